@@ -1,0 +1,113 @@
+// Backward engine: a dependency count per node, then nodes in reverse creation order as
+// soon as all their consumers have run (deterministic, and it frees memory early).
+#include "autograd/backward.h"
+
+#include <fmt/format.h>
+
+#include <queue>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
+#include "ops/ops.h"
+#include "ops/record.h"
+
+namespace bb {
+namespace {
+
+struct Later {
+  bool operator()(const Node* a, const Node* b) const { return a->sequence < b->sequence; }
+};
+
+Tensor ones_like(const Tensor& t) { return Tensor::full(t.shape(), 1.0f, t.dtype(), t.device()); }
+
+// Sums two gradients of one tensor into a new buffer (either may be shared elsewhere).
+Tensor add_grads(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  if (a.dtype() == b.dtype()) return add(a, b);
+  return add(cast(a, DType::F32), cast(b, DType::F32));
+}
+
+}  // namespace
+
+void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
+  Tensor grad(leaf.grad);
+  if (!grad.defined()) {
+    grad = Tensor::empty(leaf.shape, DType::F32, leaf.storage->device(), Category::Gradients);
+    backend_for(grad.device()).fill(grad, 0.0f);
+    leaf.grad = grad.impl_ptr();
+  }
+  if (g.shape().numel() != leaf.shape.numel())
+    throw ShapeError(fmt::format("backward: gradient {} does not fit parameter {}", g.desc(),
+                                 leaf.shape.str()));
+  backend_for(grad.device()).accumulate(grad, g, 1.0f);
+}
+
+void backward(const Tensor& root, const Tensor& seed) {
+  if (!needs_grad(root))
+    throw ShapeError("backward: the tensor does not depend on anything that needs a gradient");
+  NoGradGuard no_grad;
+  OpScope scope("backward");
+  Tensor g0 = seed.defined() ? seed : ones_like(root);
+  if (g0.shape() != root.shape())
+    throw ShapeError(fmt::format("backward: seed {} does not match {}", g0.desc(), root.desc()));
+  if (root.is_leaf()) {
+    accumulate_grad(*root.impl(), g0);
+    return;
+  }
+  // Count, for each node, how many edges point at it from nodes reachable from the root.
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack{root.grad_fn().get()};
+  deps[root.grad_fn().get()] = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->inputs) {
+      if (!e.node) continue;
+      auto [it, fresh] = deps.try_emplace(e.node.get(), 0);
+      it->second++;
+      if (fresh) stack.push_back(e.node.get());
+    }
+  }
+  std::unordered_map<Node*, std::vector<Tensor>> pending;
+  pending[root.grad_fn().get()].resize(root.grad_fn()->output_shapes.size());
+  pending[root.grad_fn().get()][root.impl()->output_nr] = g0;
+  std::priority_queue<Node*, std::vector<Node*>, Later> ready;
+  ready.push(root.grad_fn().get());
+  while (!ready.empty()) {
+    Node* n = ready.top();
+    ready.pop();
+    if (!n->rule)
+      throw ShapeError(fmt::format("backward: the graph through {} was already used once", n->name));
+    std::vector<Tensor> grads = std::move(pending[n]);
+    pending.erase(n);
+    grads.resize(n->output_shapes.size());
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (!grads[i].defined())
+        grads[i] = Tensor::zeros(n->output_shapes[i], n->output_dtypes[i], root.device());
+    std::vector<Tensor> in_grads;
+    {
+      OpScope op_scope(n->name);
+      in_grads = n->rule(grads);
+    }
+    n->rule = nullptr;  // frees what the op saved
+    grads.clear();
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      const Edge& e = n->inputs[i];
+      if (!e.active()) continue;
+      if (i < in_grads.size() && in_grads[i].defined()) {
+        if (e.leaf) {
+          accumulate_grad(*e.leaf, in_grads[i]);
+        } else {
+          auto& slot = pending[e.node.get()];
+          slot.resize(e.node->output_shapes.size());
+          slot[e.output_nr] = add_grads(slot[e.output_nr], in_grads[i]);
+        }
+      }
+      if (e.node && --deps[e.node.get()] == 0) ready.push(e.node.get());
+    }
+  }
+}
+
+}  // namespace bb

@@ -1,0 +1,140 @@
+// Backend: the kernels ops call. Ops do all shape checks and allocations (so the meta
+// backend, which runs no kernel, counts exactly the same memory); a kernel only fills
+// tensors it is given. Tensors reaching a kernel are contiguous, row-major, and have the
+// dtypes its comment states. Shape letters: docs/architecture.md.
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+#include "core/tensor.h"
+
+namespace bb {
+
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div };
+enum class Activation : uint8_t { GeluTanh, GeluExact, Silu, Relu, Relu6, HardSwish };
+
+// Counter-based random stream: element i of the mask depends only on (seed, offset, i), so a
+// replay (activation checkpointing) draws the same mask. See docs/notes/dropout-rng.md.
+struct RngKey {
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+};
+
+struct MatmulArgs {
+  int64_t batch = 1;       // independent products; b is shared when b_batched is false
+  int64_t m = 0, n = 0, k = 0;
+  bool trans_a = false;    // a is stored (batch, k, m) instead of (batch, m, k)
+  bool trans_b = false;    // b is stored (n, k) instead of (k, n)
+  bool b_batched = true;
+  bool accumulate = false; // c += a b instead of c = a b
+};
+
+struct AttentionArgs {
+  int64_t batch = 0, heads = 0, kv_heads = 0, seq = 0, head_dim = 0;
+  bool causal = true;
+  float scale = 1.0f;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  // c (batch, m, n) = a (batch, m, k) * b (batch?, k, n) [+ bias (n)]. a, b: f32 or bf16
+  // (same); c: f32 or bf16; bias: f32 or undefined.
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
+                      const MatmulArgs& args) = 0;
+  // dst = src converted to dst's dtype (f32, bf16, f16).
+  virtual void cast(const Tensor& src, const Tensor& dst) = 0;
+  // out = a op b, where b's elements repeat over a's leading dims (b.numel() divides
+  // a.numel()); all three the same float dtype, or b f32 with a bf16.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out = a * s + t (t may be undefined: then out = a * s). Same float dtype.
+  virtual void scale_add(const Tensor& a, float s, const Tensor& t, const Tensor& out) = 0;
+  // dst (f32) += alpha * src (any float dtype, same element count): gradient accumulation.
+  virtual void accumulate(const Tensor& dst, const Tensor& src, float alpha) = 0;
+  // out (outer, inner) = sum over the middle dim of src (outer, dim, inner); float dtypes,
+  // summed in f32.
+  virtual void reduce_sum(const Tensor& src, const Tensor& out, int64_t outer, int64_t dim,
+                          int64_t inner) = 0;
+  // Sum of squares of all elements into out (f32, one element), summed in double.
+  virtual void sum_squares(const Tensor& src, const Tensor& out) = 0;
+  // dst = src with dims permuted: dst dim i is src dim perm[i].
+  virtual void permute(const Tensor& src, const Tensor& dst, const int* perm) = 0;
+  // For each o < outer: dst[o, dst_off : dst_off+len, :] = src[o, src_off : src_off+len, :]
+  // with rows of `inner` elements; src has src_dim rows per o, dst has dst_dim. Concat,
+  // split, slice and their gradients are all this copy.
+  virtual void copy_block(const Tensor& src, const Tensor& dst, int64_t outer, int64_t src_dim,
+                          int64_t dst_dim, int64_t src_off, int64_t dst_off, int64_t len,
+                          int64_t inner) = 0;
+  virtual void fill(const Tensor& dst, float value) = 0;
+
+  // out (n, d) = table (v, d) rows at ids (n, i64); ids out of range throw.
+  virtual void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  // grad_table (v, d, f32) += rows of grad_out (n, d) scattered at ids.
+  virtual void embedding_backward(const Tensor& grad_out, const Tensor& ids,
+                                  const Tensor& grad_table) = 0;
+
+  // y (rows, c) = norm(x) * gamma + beta; mean and rstd (rows, f32) saved for backward.
+  // gamma, beta f32 (beta may be undefined); x, y f32 or bf16; statistics in f32.
+  virtual void layernorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                         const Tensor& y, const Tensor& mean, const Tensor& rstd) = 0;
+  // dx (like x), dgamma and dbeta (f32, written, not accumulated; dbeta may be undefined).
+  virtual void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& mean, const Tensor& rstd, const Tensor& dx,
+                                  const Tensor& dgamma, const Tensor& dbeta) = 0;
+  // RMSNorm: y = x * rstd * gamma; rstd (rows, f32) saved.
+  virtual void rmsnorm(const Tensor& x, const Tensor& gamma, float eps, const Tensor& y,
+                       const Tensor& rstd) = 0;
+  virtual void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                const Tensor& rstd, const Tensor& dx, const Tensor& dgamma) = 0;
+
+  // y = f(x), dx = f'(x) * dy; same dtype throughout (f32 or bf16).
+  virtual void activation(Activation f, const Tensor& x, const Tensor& y) = 0;
+  virtual void activation_backward(Activation f, const Tensor& x, const Tensor& dy,
+                                   const Tensor& dx) = 0;
+  // Softmax over the last dim, computed in f32.
+  virtual void softmax(const Tensor& x, const Tensor& y) = 0;
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
+  // y = x * mask / (1 - p); the mask is drawn from `key` (same key, same mask).
+  virtual void dropout(const Tensor& x, float p, RngKey key, const Tensor& y) = 0;
+
+  // Rotary embedding on x (batch, seq, heads, head_dim), pairs (i, i + head_dim/2) as in
+  // Llama's rotate_half; position t rotates by t * theta^(-2i/head_dim). `inverse` applies
+  // the opposite rotation, which is the gradient.
+  virtual void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) = 0;
+
+  // Attention without the (seq, seq) score matrix: q (batch, seq, heads, head_dim), k and v
+  // (batch, seq, kv_heads, head_dim), out like q; lse (batch, heads, seq, f32) saved, the
+  // log-sum-exp of each query's scores, so backward can recompute probabilities tile by tile.
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                         const AttentionArgs& args, const Tensor& out, const Tensor& lse) = 0;
+  virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, const Tensor& dout,
+                                  const AttentionArgs& args, const Tensor& dq, const Tensor& dk,
+                                  const Tensor& dv) = 0;
+
+  // Cross-entropy of logits (rows, vocab) against targets (rows, i64), fused with
+  // log-softmax. loss (f32, one element) = sum over rows whose target != ignore_index;
+  // counted (f32, one element) = how many such rows. If dlogits is defined it receives
+  // d(loss)/d(logits) * grad_scale (same dtype as logits).
+  virtual void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                             const Tensor& loss, const Tensor& counted, const Tensor& dlogits,
+                             float grad_scale) = 0;
+
+  // AdamW on f32 tensors; step is the 1-based optimizer step (bias correction).
+  virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                     float lr, float beta1, float beta2, float eps, float weight_decay,
+                     int64_t step) = 0;
+  // SGD with momentum (buf undefined when momentum is 0) and decoupled-free L2 weight decay.
+  virtual void sgd(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr,
+                   float momentum, float weight_decay, bool nesterov) = 0;
+  // True when any element is inf or NaN (the fp16 overflow check).
+  virtual bool has_nonfinite(const Tensor& t) = 0;
+};
+
+// The backend that runs a device's kernels. Adding one is a folder under backend/ and a line
+// in registry.cpp.
+Backend& backend_for(Device device);
+
+}  // namespace bb

@@ -1,0 +1,105 @@
+// Matmul through oneDNN. Primitives are expensive to create and a training loop repeats the
+// same shapes, so each (shape, dtype, layout) primitive is made once and cached.
+#include <fmt/format.h>
+
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace bb {
+namespace {
+
+using dnnl::memory;
+
+memory::data_type to_dnnl(DType t) {
+  switch (t) {
+    case DType::F32: return memory::data_type::f32;
+    case DType::BF16: return memory::data_type::bf16;
+    case DType::F16: return memory::data_type::f16;
+    default: throw ShapeError(fmt::format("matmul does not take {} tensors", dtype_name(t)));
+  }
+}
+
+struct Engine {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+Engine& engine() {
+  static Engine e;
+  return e;
+}
+
+// Everything that decides the primitive.
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, DType,
+                       DType>;
+
+struct Cached {
+  dnnl::matmul prim;
+  memory::desc a, b, bias, c;
+};
+
+std::mutex g_mu;
+std::map<Key, Cached> g_cache;
+
+Cached make(const MatmulArgs& p, bool has_bias, DType in, DType out) {
+  const int64_t bb = p.b_batched ? p.batch : 1;
+  // Transposed operands are described by strides, so oneDNN reads them in place.
+  memory::dims a_strides = p.trans_a ? memory::dims{p.m * p.k, 1, p.m}
+                                     : memory::dims{p.m * p.k, p.k, 1};
+  memory::dims b_strides = p.trans_b ? memory::dims{p.k * p.n, 1, p.k}
+                                     : memory::dims{p.k * p.n, p.n, 1};
+  Cached c;
+  c.a = memory::desc({p.batch, p.m, p.k}, to_dnnl(in), a_strides);
+  c.b = memory::desc({bb, p.k, p.n}, to_dnnl(in), b_strides);
+  c.c = memory::desc({p.batch, p.m, p.n}, to_dnnl(out), memory::format_tag::abc);
+  if (has_bias) c.bias = memory::desc({1, 1, p.n}, memory::data_type::f32, memory::format_tag::abc);
+  dnnl::primitive_attr attr;
+  if (p.accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(c.a, c.b, c.bias, c.c)
+                                     : dnnl::matmul::desc(c.a, c.b, c.c);
+  dnnl::matmul::primitive_desc pd(desc, attr, engine().engine);
+  c.prim = dnnl::matmul(pd);
+  return c;
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
+                        const MatmulArgs& args) {
+  MatmulArgs p = args;
+  // A weight shared by every batch entry of a plain (not transposed) a: one tall product.
+  if (!p.b_batched && !p.trans_a && p.batch > 1) {
+    p.m *= p.batch;
+    p.batch = 1;
+  }
+  Key key{p.batch, p.m, p.n, p.k, p.trans_a, p.trans_b, p.b_batched, p.accumulate,
+          bias.defined(), a.dtype(), c.dtype()};
+  const Cached* prim;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = g_cache.find(key);
+    if (it == g_cache.end())
+      it = g_cache.emplace(key, make(p, bias.defined(), a.dtype(), c.dtype())).first;
+    prim = &it->second;
+  }
+  auto& e = engine();
+  memory am(prim->a, e.engine, a.raw());
+  memory bm(prim->b, e.engine, b.raw());
+  memory cm(prim->c, e.engine, c.raw());
+  std::unordered_map<int, memory> io{
+      {DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+  if (bias.defined()) io.emplace(DNNL_ARG_BIAS, memory(prim->bias, e.engine, bias.raw()));
+  prim->prim.execute(e.stream, io);
+  e.stream.wait();
+}
+
+}  // namespace bb

@@ -1,0 +1,179 @@
+// Counting allocator with an exact-size block cache; see allocator.h.
+#include "core/allocator.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <new>
+
+#include "core/error.h"
+
+namespace bb {
+
+std::string_view category_name(Category c) {
+  switch (c) {
+    case Category::Parameters: return "parameters";
+    case Category::Gradients: return "gradients";
+    case Category::OptimizerState: return "optimizer state";
+    case Category::Activations: return "activations";
+    case Category::Workspace: return "workspace";
+  }
+  return "?";
+}
+
+std::string_view device_name(Device d) { return d == Device::CPU ? "cpu" : "meta"; }
+
+namespace {
+constexpr size_t kAlign = 64;          // one cache line, and what AVX-512 loads like
+constexpr size_t kPage = 4096;
+constexpr int64_t kMaxCached = int64_t(1) << 30;  // past this, freed blocks go back at once
+}  // namespace
+
+Allocator::Allocator(Device device) : device_(device) {}
+
+Allocator::~Allocator() { drop_cache_locked(); }
+
+Allocator& Allocator::of(Device device) {
+  static Allocator cpu(Device::CPU);
+  static Allocator meta(Device::Meta);
+  return device == Device::CPU ? cpu : meta;
+}
+
+size_t Allocator::round_size(size_t bytes) {
+  if (bytes == 0) return kAlign;
+  size_t unit = bytes < kPage ? kAlign : kPage;
+  return (bytes + unit - 1) / unit * unit;
+}
+
+void* Allocator::allocate(size_t bytes, Category category) {
+  size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  int c = static_cast<int>(category);
+  void* ptr = nullptr;
+  bool from_cache = false;
+  auto it = cache_.find(size);
+  if (it != cache_.end() && !it->second.empty()) {
+    ptr = it->second.back();
+    it->second.pop_back();
+    stats_.cached -= size;
+    from_cache = true;
+  }
+  if (!from_cache) {
+    if (budget_ > 0 && stats_.total_live + stats_.cached + int64_t(size) > budget_)
+      drop_cache_locked();
+    if (budget_ > 0 && stats_.total_live + int64_t(size) > budget_)
+      throw OutOfBudget(fmt::format(
+          "allocating {} of {} while running {} would pass the memory budget of {} "
+          "({} already live)",
+          format_bytes(size), category_name(category),
+          OpScope::current().empty() ? "setup" : OpScope::current(), format_bytes(budget_),
+          format_bytes(stats_.total_live)));
+    if (device_ == Device::CPU) {
+      ptr = std::aligned_alloc(kAlign, size);
+      if (!ptr) {
+        drop_cache_locked();
+        ptr = std::aligned_alloc(kAlign, size);
+        if (!ptr) throw OutOfBudget(fmt::format("the system refused {} of {}", format_bytes(size),
+                                                category_name(category)));
+      }
+    }
+    stats_.allocations++;
+  }
+  stats_.live[c] += size;
+  stats_.peak[c] = std::max(stats_.peak[c], stats_.live[c]);
+  stats_.total_live += size;
+  stats_.total_peak = std::max(stats_.total_peak, stats_.total_live);
+  stats_.reserved_peak = std::max(stats_.reserved_peak, stats_.total_live + stats_.cached);
+  return ptr;
+}
+
+void Allocator::release(void* ptr, size_t bytes, Category category) {
+  size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  int c = static_cast<int>(category);
+  stats_.live[c] -= size;
+  stats_.total_live -= size;
+  if (stats_.cached + int64_t(size) > kMaxCached) {
+    if (device_ == Device::CPU) std::free(ptr);
+    return;
+  }
+  cache_[size].push_back(ptr);
+  stats_.cached += size;
+}
+
+void Allocator::set_budget(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  budget_ = bytes;
+}
+
+MemoryStats Allocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Allocator::reset_peaks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak = stats_.live;
+  stats_.total_peak = stats_.total_live;
+  stats_.reserved_peak = stats_.total_live + stats_.cached;
+}
+
+void Allocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  drop_cache_locked();
+}
+
+void Allocator::drop_cache_locked() {
+  for (auto& [size, blocks] : cache_)
+    for (void* p : blocks)
+      if (device_ == Device::CPU) std::free(p);
+  cache_.clear();
+  stats_.cached = 0;
+}
+
+namespace {
+thread_local std::string_view t_op;
+thread_local Category t_category = Category::Activations;
+}  // namespace
+
+OpScope::OpScope(std::string_view op) : prev_(t_op) { t_op = op; }
+OpScope::~OpScope() { t_op = prev_; }
+std::string_view OpScope::current() { return t_op; }
+
+CategoryScope::CategoryScope(Category c) : prev_(t_category) { t_category = c; }
+CategoryScope::~CategoryScope() { t_category = prev_; }
+Category CategoryScope::current() { return t_category; }
+
+std::string format_bytes(int64_t bytes) {
+  double b = static_cast<double>(bytes);
+  if (std::abs(b) >= 1024.0 * 1024 * 1024) return fmt::format("{:.2f} GiB", b / (1024.0 * 1024 * 1024));
+  if (std::abs(b) >= 1024.0 * 1024) return fmt::format("{:.1f} MiB", b / (1024.0 * 1024));
+  if (std::abs(b) >= 1024.0) return fmt::format("{:.1f} KiB", b / 1024.0);
+  return fmt::format("{} B", bytes);
+}
+
+int64_t parse_bytes(const std::string& text) {
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    throw ConfigError(fmt::format("'{}' is not a memory size (write e.g. 2GiB or 512MiB)", text));
+  }
+  std::string unit = text.substr(pos);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  double mult = 1;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "k") mult = 1024.0;
+  else if (unit == "MiB" || unit == "M") mult = 1024.0 * 1024;
+  else if (unit == "GiB" || unit == "G") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "KB" || unit == "kB") mult = 1e3;
+  else if (unit == "MB") mult = 1e6;
+  else if (unit == "GB") mult = 1e9;
+  else throw ConfigError(fmt::format("'{}' has an unknown unit '{}' (use B, KiB, MiB, GiB, KB, MB, GB)", text, unit));
+  if (value <= 0) throw ConfigError(fmt::format("memory size '{}' must be positive", text));
+  return static_cast<int64_t>(value * mult);
+}
+
+}  // namespace bb

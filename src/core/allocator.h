@@ -1,0 +1,96 @@
+// The one allocator every tensor byte goes through. It counts live and peak bytes by
+// category, enforces an optional budget, and keeps freed blocks in an exact-size cache so
+// that a training loop, which repeats the same shapes every step, does not churn malloc.
+// A meta allocator runs the same accounting (cache included) without touching memory:
+// see docs/notes/memory-accounting.md.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bb {
+
+enum class Category : uint8_t { Parameters, Gradients, OptimizerState, Activations, Workspace };
+inline constexpr int kNumCategories = 5;
+std::string_view category_name(Category c);
+
+enum class Device : uint8_t { CPU, Meta };
+std::string_view device_name(Device d);
+
+struct MemoryStats {
+  std::array<int64_t, kNumCategories> live{};  // bytes held by live tensors, by category
+  std::array<int64_t, kNumCategories> peak{};  // the highest `live` each category reached
+  int64_t total_live = 0;                      // sum of live
+  int64_t total_peak = 0;                      // highest total_live (not the sum of peaks)
+  int64_t cached = 0;                          // freed blocks kept for reuse
+  int64_t reserved_peak = 0;                   // highest total_live + cached
+  int64_t allocations = 0;                     // calls that were not served by the cache
+};
+
+class Allocator {
+ public:
+  explicit Allocator(Device device);
+  ~Allocator();
+  Allocator(const Allocator&) = delete;
+  Allocator& operator=(const Allocator&) = delete;
+
+  // The process-wide allocator of a device.
+  static Allocator& of(Device device);
+
+  // Bytes are rounded up to the block size the cache works in; returns nullptr on meta.
+  void* allocate(size_t bytes, Category category);
+  void release(void* ptr, size_t bytes, Category category);
+  static size_t round_size(size_t bytes);
+
+  // A budget of 0 means none. An allocation that would take the live total past the
+  // budget throws OutOfBudget naming the category, size, op and budget.
+  void set_budget(int64_t bytes);
+  int64_t budget() const { return budget_; }
+
+  MemoryStats stats() const;
+  void reset_peaks();   // peaks restart from the current live bytes
+  void empty_cache();   // hands cached blocks back to the system
+
+  Device device() const { return device_; }
+
+ private:
+  void drop_cache_locked();
+
+  Device device_;
+  mutable std::mutex mu_;
+  MemoryStats stats_;
+  int64_t budget_ = 0;
+  std::map<size_t, std::vector<void*>> cache_;  // rounded size -> free blocks
+};
+
+// The op whose allocations are being made, for budget errors ("while running matmul").
+class OpScope {
+ public:
+  explicit OpScope(std::string_view op);
+  ~OpScope();
+  static std::string_view current();
+
+ private:
+  std::string_view prev_;
+};
+
+// Tensors created inside this scope are counted under `category` unless they name another.
+class CategoryScope {
+ public:
+  explicit CategoryScope(Category c);
+  ~CategoryScope();
+  static Category current();
+
+ private:
+  Category prev_;
+};
+
+std::string format_bytes(int64_t bytes);  // "1.50 GiB"
+int64_t parse_bytes(const std::string& text);  // "2GiB", "512MiB", "1e9"; throws ConfigError
+
+}  // namespace bb

@@ -1,0 +1,27 @@
+// Context: what a forward pass needs to know besides its inputs, passed explicitly (never a
+// global): the compute dtype of the precision policy, training or eval, and the coordinates
+// that key dropout's random stream, so a replay draws the same masks.
+#pragma once
+#include <cstdint>
+
+#include "backend/backend.h"
+#include "core/dtype.h"
+
+namespace bb {
+
+struct Context {
+  DType compute = DType::F32;  // activations and matmuls; master weights stay f32
+  bool training = false;
+  uint64_t seed = 0;
+  uint64_t step = 0;   // optimizer step
+  uint64_t micro = 0;  // micro-batch within the window
+
+  // The stream of one dropout site (a stable number per place in the model).
+  RngKey rng(uint64_t site) const {
+    uint64_t off = (step * 0x9E3779B97F4A7C15ull) ^ (micro * 0xC2B2AE3D27D4EB4Full) ^
+                   (site * 0x165667B19E3779F9ull);
+    return RngKey{seed, off};
+  }
+};
+
+}  // namespace bb

@@ -1,0 +1,40 @@
+// Layer construction; weights start at PyTorch's defaults for the layout (models
+// re-initialise where their reference implementation does).
+#include "nn/layers.h"
+
+namespace bb {
+
+Linear::Linear(const LinearOptions& o, Device device) : opt_(o) {
+  Shape ws = o.layout == WeightLayout::kInOut ? Shape{o.in, o.out} : Shape{o.out, o.in};
+  weight_ = register_parameter("weight", new_parameter(ws, device));
+  init_constant(weight_, 0.0f);
+  if (o.bias) {
+    bias_ = register_parameter("bias", new_parameter(Shape{o.out}, device));
+    init_constant(bias_, 0.0f);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  return linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
+}
+
+Embedding::Embedding(int64_t count, int64_t dim, Device device) {
+  weight_ = register_parameter("weight", new_parameter(Shape{count, dim}, device));
+  init_constant(weight_, 0.0f);
+}
+
+LayerNorm::LayerNorm(int64_t dim, float eps, Device device, bool bias) : eps_(eps) {
+  weight_ = register_parameter("weight", new_parameter(Shape{dim}, device));
+  init_constant(weight_, 1.0f);
+  if (bias) {
+    bias_ = register_parameter("bias", new_parameter(Shape{dim}, device));
+    init_constant(bias_, 0.0f);
+  }
+}
+
+RMSNorm::RMSNorm(int64_t dim, float eps, Device device) : eps_(eps) {
+  weight_ = register_parameter("weight", new_parameter(Shape{dim}, device));
+  init_constant(weight_, 1.0f);
+}
+
+}  // namespace bb
