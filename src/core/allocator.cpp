@@ -102,6 +102,16 @@ void Allocator::release(void* ptr, size_t bytes, Category category) {
   stats_.cached += size;
 }
 
+void Allocator::count_external(int64_t bytes, Category category) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int c = static_cast<int>(category);
+  stats_.live[c] += bytes;
+  stats_.peak[c] = std::max(stats_.peak[c], stats_.live[c]);
+  stats_.total_live += bytes;
+  stats_.total_peak = std::max(stats_.total_peak, stats_.total_live);
+  stats_.reserved_peak = std::max(stats_.reserved_peak, stats_.total_live + stats_.cached);
+}
+
 void Allocator::set_budget(int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   budget_ = bytes;

@@ -46,6 +46,9 @@ class Allocator {
   void* allocate(size_t bytes, Category category);
   void release(void* ptr, size_t bytes, Category category);
   static size_t round_size(size_t bytes);
+  // Memory made elsewhere (a mapped weights file) that a tensor uses: counted as live, never
+  // cached. `bytes` is negative when it goes.
+  void count_external(int64_t bytes, Category category);
 
   // A budget of 0 means none. An allocation that would take the live total past the
   // budget throws OutOfBudget naming the category, size, op and budget.

@@ -124,7 +124,6 @@ void check_attention(DType dtype, int64_t heads, int64_t kv_heads, bool causal, 
   EXPECT_LT(rel_err(dq.to_floats(), ref.dq), tol);
   EXPECT_LT(rel_err(dk.to_floats(), ref.dk), tol);
   EXPECT_LT(rel_err(dv.to_floats(), ref.dv), tol);
-  if (getenv("ATT_DEBUG")) printf("%s err out %.2e dq %.2e dk %.2e dv %.2e\n", std::string(dtype_name(dtype)).c_str(), rel_err(out.to_floats(), ref.out), rel_err(dq.to_floats(), ref.dq), rel_err(dk.to_floats(), ref.dk), rel_err(dv.to_floats(), ref.dv));
 }
 
 TEST(AttentionKernel, MatchesReferenceF32) {

@@ -25,11 +25,13 @@ constexpr int64_t kParallelMin = 1 << 15;
 // degree-6 polynomial for e^r, 2^n built in the exponent bits. Results below 2^-126 flush to
 // 0 and x > 88 gives inf (true overflow starts at 88.72; nothing here needs that last 0.7).
 inline float fast_exp(float x) {
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
+  // No clamp on the way in: out-of-range lanes compute garbage that the two selects at the
+  // end replace, and a NaN stays NaN. Unsigned exponent arithmetic keeps that garbage
+  // defined behaviour.
   const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float t = std::fma(xc, 1.44269504088896341f, shifter);
+  const float t = std::fma(x, 1.44269504088896341f, shifter);
   const float n = t - shifter;
-  float r = std::fma(n, -0.693359375f, xc);  // ln2 split in two for an exact reduction
+  float r = std::fma(n, -0.693359375f, x);  // ln2 split in two for an exact reduction
   r = std::fma(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
   p = std::fma(p, r, 1.3981999507e-3f);
@@ -38,10 +40,9 @@ inline float fast_exp(float x) {
   p = std::fma(p, r, 1.6666665459e-1f);
   p = std::fma(p, r, 5.0000001201e-1f);
   p = std::fma(p, r * r, r) + 1.0f;
-  const int32_t e = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(shifter);
-  const float scale = std::bit_cast<float>((e + 127) << 23);
-  float y = p * scale;
-  y = x < -87.0f ? 0.0f : y;
+  const uint32_t e = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(shifter);
+  float y = p * std::bit_cast<float>((e + 127u) << 23);
+  y = x < -87.3f ? 0.0f : y;
   y = x > 88.0f ? std::numeric_limits<float>::infinity() : y;
   return y;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 #ifdef __AVX512F__
 // GCC 12 flags _mm512_undefined_ps() inside its own intrinsic headers as uninitialised.
@@ -103,6 +104,7 @@ enum class Tri : uint8_t {
   limit_n,  // C rows are queries, columns keys: skip column blocks past the row block's last key
   limit_k,  // C rows are queries, k runs over keys: stop k at the row block's last key
   start_k,  // C rows are keys, k runs over queries (A transposed): start k at the first query
+  start_n,  // C rows are keys, columns queries: skip column blocks before the first query
 };
 
 // C (m x n) (+)= A (m x k) * B (k x n); n a multiple of 16, rows of B and C 16-float aligned
@@ -116,8 +118,9 @@ void gemm(int m, int n, int k, const float* a, int lda, bool a_trans, const floa
     if (tri == Tri::limit_n) n_end = std::min<int>(n, round_up(std::max(0, r_end + diag), 16));
     if (tri == Tri::limit_k) k1 = std::clamp(r_end + diag, 0, k);
     if (tri == Tri::start_k) k0 = std::clamp(r - diag, 0, k);
+    const int n_begin = tri == Tri::start_n ? std::clamp(r - diag, 0, n) / 16 * 16 : 0;
     const float* ar = a_trans ? a + r : a + int64_t(r) * lda;
-    for (int col = 0; col < n_end; col += 64) {
+    for (int col = n_begin; col < n_end; col += 64) {
       const int nv = std::min(4, (n_end - col) / 16);
       table[mr - 1][nv - 1](k0, k1, ar, lda, b + col, ldb, c + int64_t(r) * ldc + col, ldc,
                             overwrite);
@@ -125,7 +128,6 @@ void gemm(int m, int n, int k, const float* a, int lda, bool a_trans, const floa
   }
 }
 
-// Row operations on one 64-wide score row; columns at or past n are (made) exact zeros.
 #ifdef __AVX512F__
 inline __m512 exp512(__m512 x) {
   // Cephes expf: x = n ln2 + f, |f| <= ln2/2, exp(f) by a degree-7 polynomial, times 2^n.
@@ -147,48 +149,75 @@ inline __m512 exp512(__m512 x) {
 inline __mmask16 tail_mask(int left) {
   return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
 }
-float row_max(const float* s, int n) {
-  __m512 mx = _mm512_set1_ps(kNegInf);
-  for (int c = 0; c < n; c += 16)
-    mx = _mm512_mask_max_ps(mx, tail_mask(n - c), mx, _mm512_loadu_ps(s + c));
-  return _mm512_reduce_max_ps(mx);
-}
-// s[c] = exp(s[c] - sub) for c < n; returns their sum.
-float exp_row(float* s, int n, float sub) {
-  __m512 sum = _mm512_setzero_ps();
-  const __m512 vs = _mm512_set1_ps(sub);
+#endif
+// One backward row, zero at c >= n (up to kTile): p = exp(scale * s - lse) are the
+// probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale of q k^T
+// folded in. On entry p holds q.k and ds holds dout.v.
+void grad_row(float* p, float* ds, int n, float scale, float lse, float di) {
+#ifdef __AVX512F__
+  const __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(lse), vd = _mm512_set1_ps(di);
   for (int c = 0; c < kTile; c += 16) {
     const __mmask16 m = tail_mask(n - c);
-    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_loadu_ps(s + c), vs)));
-    _mm512_storeu_ps(s + c, e);
-    sum = _mm512_add_ps(sum, e);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_fmsub_ps(_mm512_loadu_ps(p + c), vs, vl)));
+    _mm512_storeu_ps(p + c, e);
+    const __m512 g = _mm512_mul_ps(_mm512_mul_ps(vs, e), _mm512_sub_ps(_mm512_loadu_ps(ds + c), vd));
+    _mm512_storeu_ps(ds + c, _mm512_maskz_mov_ps(m, g));  // dout.v past n may be stale
   }
-  return _mm512_reduce_add_ps(sum);
+#else
+  for (int c = 0; c < kTile; ++c) {
+    p[c] = c < n ? std::exp(p[c] * scale - lse) : 0.0f;
+    ds[c] = c < n ? scale * p[c] * (ds[c] - di) : 0.0f;
+  }
+#endif
 }
-// ds[c] = p[c] * (ds[c] - di) for c < n.
-void ds_row(const float* p, float* ds, int n, float di) {
-  const __m512 vd = _mm512_set1_ps(di);
-  for (int c = 0; c < kTile; c += 16) {
-    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(p + c), _mm512_sub_ps(_mm512_loadu_ps(ds + c), vd));
-    _mm512_storeu_ps(ds + c, _mm512_maskz_mov_ps(tail_mask(n - c), d));
+
+// One online-softmax step on a tile of S^T (nk keys x nq queries, rows kTile apart): key c
+// is visible to query r when c <= r + diag. Updates each query's running max and sum, turns
+// the tile into probabilities (invisible entries exact zeros) and leaves in alpha the factor
+// by which earlier output must be rescaled.
+#ifdef __AVX512F__
+void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum, float* alpha) {
+  for (int q0 = 0; q0 < nq; q0 += 16) {
+    auto visible = [&](int c) {  // lanes q0 + l with q0 + l >= c - diag
+      const int lo = c - diag - q0;
+      return lo <= 0 ? __mmask16(0xffff) : lo >= 16 ? __mmask16(0) : __mmask16(0xffffu << lo);
+    };
+    __m512 tile_max = _mm512_set1_ps(kNegInf);
+    for (int c = 0; c < nk; ++c)
+      tile_max = _mm512_mask_max_ps(tile_max, visible(c), tile_max, _mm512_loadu_ps(st + c * kTile + q0));
+    const __m512 m_old = _mm512_loadu_ps(mx + q0), m_new = _mm512_max_ps(m_old, tile_max);
+    // A query that has seen nothing yet keeps max -inf; subtract 0 instead so no inf - inf.
+    const __m512 m_sub = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(kNegInf), _CMP_EQ_OQ), m_new, _mm512_setzero_ps());
+    __m512 tile_sum = _mm512_setzero_ps();
+    for (int c = 0; c < nk; ++c) {
+      float* row = st + c * kTile + q0;
+      const __m512 e = _mm512_maskz_mov_ps(visible(c), exp512(_mm512_sub_ps(_mm512_loadu_ps(row), m_sub)));
+      _mm512_storeu_ps(row, e);
+      tile_sum = _mm512_add_ps(tile_sum, e);
+    }
+    const __m512 a = exp512(_mm512_sub_ps(m_old, m_sub));  // ~0 when m_old is -inf
+    _mm512_storeu_ps(alpha + q0, a);
+    _mm512_storeu_ps(sum + q0, _mm512_fmadd_ps(_mm512_loadu_ps(sum + q0), a, tile_sum));
+    _mm512_storeu_ps(mx + q0, m_new);
   }
 }
 #else
-float row_max(const float* s, int n) {
-  float mx = kNegInf;
-  for (int c = 0; c < n; ++c) mx = std::max(mx, s[c]);
-  return mx;
-}
-float exp_row(float* s, int n, float sub) {
-  float sum = 0.0f;
-  for (int c = 0; c < kTile; ++c) {
-    s[c] = c < n ? std::exp(s[c] - sub) : 0.0f;
-    sum += s[c];
+void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum, float* alpha) {
+  for (int r = 0; r < nq; ++r) {
+    float m_new = mx[r];
+    for (int c = 0; c < nk && c <= r + diag; ++c) m_new = std::max(m_new, st[c * kTile + r]);
+    const float m_sub = m_new == kNegInf ? 0.0f : m_new;
+    float tile_sum = 0.0f;
+    for (int c = 0; c < nk; ++c) {
+      float& e = st[c * kTile + r];
+      e = c <= r + diag ? std::exp(e - m_sub) : 0.0f;
+      tile_sum += e;
+    }
+    alpha[r] = std::exp(mx[r] - m_sub);
+    sum[r] = sum[r] * alpha[r] + tile_sum;
+    mx[r] = m_new;
   }
-  return sum;
-}
-void ds_row(const float* p, float* ds, int n, float di) {
-  for (int c = 0; c < kTile; ++c) ds[c] = c < n ? p[c] * (ds[c] - di) : 0.0f;
 }
 #endif
 
@@ -201,17 +230,57 @@ void load_rows(const T* src, int64_t ld, int64_t rows, int64_t d, float scale, f
     for (int64_t i = d; i < dp; ++i) dst[t * dp + i] = 0.0f;
   }
 }
-// dst = transpose of src (rows x d, rows ld apart) in key tiles: tile j is a zero-padded
-// (dp x 64) block at dst + j*64*dp, so a tile's rows are 256 bytes apart rather than a
-// whole sequence (which made them collide in the L1 cache's sets).
-template <typename T>
-void load_rows_t(const T* src, int64_t ld, int64_t rows, int64_t d, float* dst, int64_t dp,
-                 int64_t tp) {
-  std::fill(dst, dst + dp * tp, 0.0f);
-  for (int64_t t = 0; t < rows; ++t) {
-    float* col = dst + (t / kTile) * kTile * dp + t % kTile;
-    for (int64_t i = 0; i < d; ++i) col[i * kTile] = load(src, t * ld + i);
+#ifdef __AVX512F__
+// dst (16 x 16, rows ldd apart) = transpose of src (16 x 16, rows lds apart), in registers:
+// interleave 32-bit, then 64-bit pairs within 128-bit lanes, then permute the lanes.
+void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
+  auto pd = [](__m512 x) { return _mm512_castps_pd(x); };
+  for (int g = 0; g < 16; g += 4) {  // r[g + c] = rows g..g+3 of columns 4l + c, lane l
+    r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[g]), pd(t[g + 2])));
+    r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[g]), pd(t[g + 2])));
+    r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[g + 1]), pd(t[g + 3])));
+    r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[g + 1]), pd(t[g + 3])));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 w0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512 w1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    _mm512_storeu_ps(dst + c * ldd, _mm512_shuffle_f32x4(v0, w0, 0x88));
+    _mm512_storeu_ps(dst + (c + 4) * ldd, _mm512_shuffle_f32x4(v1, w1, 0x88));
+    _mm512_storeu_ps(dst + (c + 8) * ldd, _mm512_shuffle_f32x4(v0, w0, 0xdd));
+    _mm512_storeu_ps(dst + (c + 12) * ldd, _mm512_shuffle_f32x4(v1, w1, 0xdd));
+  }
+}
+#endif
+
+// dst = transpose of src (rows x dp, f32, rows ld apart) in key tiles: tile j is a
+// zero-padded (dp x 64) block at dst + j*64*dp, so a tile's rows are 256 bytes apart rather
+// than a whole sequence (which made them collide in the L1 cache's sets).
+void transpose_rows(const float* src, int64_t ld, int64_t rows, int64_t dp, float* dst,
+                    int64_t tp) {
+  std::fill(dst + rows / kTile * kTile * dp, dst + tp * dp, 0.0f);  // the partial last tile
+  auto at = [&](int64_t t, int64_t d) { return dst + t / kTile * kTile * dp + d * kTile + t % kTile; };
+  int64_t t = 0;
+#ifdef __AVX512F__
+  for (; t + 16 <= rows; t += 16)
+    for (int64_t d = 0; d < dp; d += 16) transpose16(src + t * ld + d, ld, at(t, d), kTile);
+#endif
+  for (; t < rows; ++t)
+    for (int64_t d = 0; d < dp; ++d) *at(t, d) = src[t * ld + d];
+}
+
+// The tensor's data when it is f32 (then used in place), else null (then never used).
+template <typename T>
+float* as_f32(T* p) {
+  if constexpr (std::is_same_v<std::remove_const_t<T>, float>) return const_cast<float*>(p);
+  return nullptr;
 }
 
 struct Dims {
@@ -226,61 +295,67 @@ struct Dims {
   }
 };
 
+// The forward works on S^T (keys x queries) = K Q^T, so the online softmax runs down columns:
+// each query's max, sum and rescale factor sit in vector lanes, with no horizontal
+// reductions, and K is used as stored (only the small query tile is transposed).
 template <typename T>
 void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args, T* out,
                    float* lse) {
   const Dims z(args);
   const int dp = int(z.dp);
-  const int64_t ldq = z.h * z.d, ldk = z.hkv * z.d, tasks = z.b * z.h * z.tiles;
+  const int64_t ldq = z.h * z.d, tasks = z.b * z.h * z.tiles;
+  // f32 keys and values with a 16-multiple head_dim are read in place; others are converted
+  // (and zero padded) once per (batch, kv head).
+  const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
+  const int ldk = in_place ? int(z.hkv * z.d) : dp;
 #pragma omp parallel
   {
     static thread_local std::vector<float> buf;
-    float* kt = scratch(buf, size_t(2 * z.tp * z.dp + 2 * kTile * z.dp + kTile * kTile + 2 * kTile));
-    float* vv = kt + z.tp * z.dp;          // V of the kv head, (tp x dp)
-    float* qt = vv + z.tp * z.dp;          // scaled query tile (64 x dp)
-    float* o = qt + kTile * z.dp;          // unnormalised output tile (64 x dp)
-    float* s = o + kTile * z.dp;           // scores, then probabilities (64 x 64)
-    float* mx = s + kTile * kTile;         // running row max
-    float* sum = mx + kTile;               // running row sum of exp
-    int64_t cached = -1;                   // which (batch, kv head) kt and vv hold
+    const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
+    float* kk = scratch(buf, size_t(2 * kv_len + 2 * kTile * z.dp + kTile * kTile + 3 * kTile));
+    float* vv = kk + kv_len;
+    float* qt = vv + kv_len;         // scaled query tile, transposed (dp x 64)
+    float* o = qt + kTile * z.dp;    // unnormalised output tile (64 x dp)
+    float* st = o + kTile * z.dp;    // scores, then probabilities, keys x queries (64 x 64)
+    float* mx = st + kTile * kTile;  // running max, sum and last rescale factor per query
+    float* sum = mx + kTile;
+    float* alpha = sum + kTile;
+    int64_t cached = -1;             // which (batch, kv head) kk and vv hold
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t i = z.tiles - 1 - task % z.tiles;  // long causal tiles first: better balance
+      const int64_t i = z.tiles - 1 - task % z.tiles;  // long causal rows first: better balance
       const int64_t bh = task / z.tiles, b = bh / z.h, h = bh % z.h;
-      const int64_t g = b * z.hkv + h / z.group;
-      if (g != cached) {
-        const int64_t off = (b * z.t * z.hkv + h / z.group) * z.d;
-        load_rows_t(k + off, ldk, z.t, z.d, kt, z.dp, z.tp);
-        load_rows(v + off, ldk, z.t, z.d, 1.0f, vv, z.dp);
-        cached = g;
+      const int64_t koff = (b * z.t * z.hkv + h / z.group) * z.d;
+      const float *kg = kk, *vg = vv;
+      if (in_place) {
+        kg = as_f32(k) + koff, vg = as_f32(v) + koff;
+      } else {
+        if (b * z.hkv + h / z.group != cached) {
+          load_rows(k + koff, z.hkv * z.d, z.t, z.d, 1.0f, kk, z.dp);
+          load_rows(v + koff, z.hkv * z.d, z.t, z.d, 1.0f, vv, z.dp);
+          cached = b * z.hkv + h / z.group;
+        }
       }
       const int64_t t0 = i * kTile;
-      const int m = int(std::min<int64_t>(kTile, z.t - t0));
+      const int m = int(std::min<int64_t>(kTile, z.t - t0)), nq = int(round_up(m, 16));
       const int64_t qoff = ((b * z.t + t0) * z.h + h) * z.d;
-      load_rows(q + qoff, ldq, m, z.d, args.scale, qt, z.dp);
+      load_rows(q + qoff, ldq, m, z.d, args.scale, o, z.dp);  // o stages the rows
+      transpose_rows(o, dp, m, z.dp, qt, kTile);
       std::fill(o, o + m * dp, 0.0f);
       std::fill(mx, mx + kTile, kNegInf);
       std::fill(sum, sum + kTile, 0.0f);
-      const Tri tri_n = args.causal ? Tri::limit_n : Tri::none;
-      const Tri tri_k = args.causal ? Tri::limit_k : Tri::none;
       const int64_t j_end = args.causal ? i + 1 : z.tiles;
       for (int64_t j = 0; j < j_end; ++j) {
         const int64_t j0 = j * kTile;
-        const int nk = int(std::min<int64_t>(kTile, z.t - j0)), diag = int(t0 - j0);
-        gemm(m, int(round_up(nk, 16)), dp, qt, dp, false, kt + j0 * dp, kTile, s, kTile, true, tri_n, diag);
-        for (int r = 0; r < m; ++r) {
-          float* sr = s + r * kTile;
-          const int n = z.visible(args.causal, i, j, r);
-          const float m_new = std::max(mx[r], row_max(sr, n));
-          const float tile_sum = exp_row(sr, n, m_new);
-          if (m_new == kNegInf) continue;  // nothing seen yet (cannot happen: key 0 is visible)
-          const float alpha = std::exp(mx[r] - m_new);
-          sum[r] = sum[r] * alpha + tile_sum;
-          mx[r] = m_new;
-          if (alpha != 1.0f)
-            for (int c = 0; c < dp; ++c) o[r * dp + c] *= alpha;
-        }
-        gemm(m, dp, nk, s, kTile, false, vv + j0 * dp, dp, o, dp, false, tri_k, diag);
+        const int nk = int(std::min<int64_t>(kTile, z.t - j0));
+        const int diag = args.causal ? int(t0 - j0) : kTile;  // kTile: every key visible
+        gemm(nk, nq, int(z.d), kg + j0 * ldk, ldk, false, qt, kTile, st, kTile, true,
+             args.causal ? Tri::start_n : Tri::none, diag);
+        softmax_columns(st, nk, nq, diag, mx, sum, alpha);
+        for (int r = 0; r < m; ++r)
+          for (int c = 0; c < dp; ++c) o[r * dp + c] *= alpha[r];
+        gemm(m, dp, nk, st, kTile, true, vg + j0 * ldk, ldk, o, dp, false,
+             args.causal ? Tri::limit_k : Tri::none, diag);
       }
       for (int r = 0; r < m; ++r) {
         const float inv = 1.0f / sum[r];
@@ -292,82 +367,103 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
 }
 
 // One task per (batch, kv head): it owns dk and dv of that kv head and dq of the heads in its
-// group, so nothing is shared between threads and no (seq, seq) matrix exists.
+// group, so nothing is shared between threads and no (seq, seq) matrix exists. f32 tensors
+// with a 16-multiple head_dim are read and accumulated in place; others go through f32 copies.
 template <typename T>
 void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float* lse,
                    const T* dout, const AttentionArgs& args, T* dq, T* dk, T* dv) {
   const Dims z(args);
   const int dp = int(z.dp);
   const int64_t ldq = z.h * z.d, ldk = z.hkv * z.d, plane = z.tp * z.dp;
+  const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
+  const int ldq_w = in_place ? int(ldq) : dp, ldk_w = in_place ? int(ldk) : dp;  // working lds
 #pragma omp parallel
   {
     static thread_local std::vector<float> buf;
-    float* kt = scratch(buf, size_t(9 * plane + 2 * z.tp + 2 * kTile * kTile));
-    float* vt = kt + plane;      // V^T in key tiles, like kt
-    float* kk = vt + plane;      // K (tp x dp)
-    float* dk_acc = kk + plane;  // (tp x dp)
-    float* dv_acc = dk_acc + plane;
-    float* qs = dv_acc + plane;  // scaled q of one head (tp x dp)
-    float* dos = qs + plane;     // dout of one head (tp x dp)
-    float* dq_acc = dos + plane;
-    float* di = dq_acc + plane;  // rowsum(dout * out)
-    float* ls = di + z.tp;       // lse of one head
-    float* p = ls + z.tp;        // probabilities (64 x 64)
+    const int64_t copies = in_place ? 0 : plane;
+    float* kt = scratch(buf, size_t(2 * plane + 6 * copies + 2 * z.tp + 2 * kTile * kTile));
+    float* vt = kt + plane;       // K^T and V^T in key tiles
+    float* kc = vt + plane;       // f32 copies (tp x dp) of K, dK, dV, and of one head's
+    float* dkc = kc + copies;     // q, dout and dq
+    float* dvc = dkc + copies;
+    float* qc = dvc + copies;
+    float* doc = qc + copies;
+    float* dqc = doc + copies;
+    float* di = dqc + copies;     // rowsum(dout * out)
+    float* ls = di + z.tp;        // lse of one head
+    float* p = ls + z.tp;         // probabilities (64 x 64)
     float* ds = p + kTile * kTile;  // dP, then dS (64 x 64)
     const Tri tri_n = args.causal ? Tri::limit_n : Tri::none;
     const Tri tri_k = args.causal ? Tri::limit_k : Tri::none;
     const Tri tri_s = args.causal ? Tri::start_k : Tri::none;
+    auto zero = [&](float* x, int64_t ld) {  // the rows of a working array, padding too
+      for (int64_t t = 0; t < z.t; ++t) std::fill(x + t * ld, x + t * ld + (in_place ? z.d : dp), 0.0f);
+    };
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < z.b * z.hkv; ++task) {
       const int64_t b = task / z.hkv, kvh = task % z.hkv;
       const int64_t koff = b * z.t * ldk + kvh * z.d;
-      load_rows_t(k + koff, ldk, z.t, z.d, kt, z.dp, z.tp);
-      load_rows_t(v + koff, ldk, z.t, z.d, vt, z.dp, z.tp);
-      load_rows(k + koff, ldk, z.t, z.d, 1.0f, kk, z.dp);
-      std::fill(dk_acc, dk_acc + 2 * plane, 0.0f);
+      const float *kw = kc, *qw = qc, *dow = doc;  // working arrays
+      float *dkw = dkc, *dvw = dvc, *dqw = dqc;
+      if (in_place) {
+        kw = as_f32(k) + koff, dkw = as_f32(dk) + koff, dvw = as_f32(dv) + koff;
+        transpose_rows(kw, ldk, z.t, z.dp, kt, z.tp);
+        transpose_rows(as_f32(v) + koff, ldk, z.t, z.dp, vt, z.tp);
+      } else {
+        load_rows(v + koff, ldk, z.t, z.d, 1.0f, kc, z.dp);  // kc stages V's rows
+        transpose_rows(kc, dp, z.t, z.dp, vt, z.tp);
+        load_rows(k + koff, ldk, z.t, z.d, 1.0f, kc, z.dp);
+        transpose_rows(kc, dp, z.t, z.dp, kt, z.tp);
+      }
+      zero(dkw, ldk_w);
+      zero(dvw, ldk_w);
       for (int64_t h = kvh * z.group; h < (kvh + 1) * z.group; ++h) {
         const int64_t qoff = b * z.t * ldq + h * z.d;
-        load_rows(q + qoff, ldq, z.t, z.d, args.scale, qs, z.dp);
-        load_rows(dout + qoff, ldq, z.t, z.d, 1.0f, dos, z.dp);
+        if (in_place) {
+          qw = as_f32(q) + qoff, dow = as_f32(dout) + qoff, dqw = as_f32(dq) + qoff;
+        } else {
+          load_rows(q + qoff, ldq, z.t, z.d, 1.0f, qc, z.dp);
+          load_rows(dout + qoff, ldq, z.t, z.d, 1.0f, doc, z.dp);
+        }
         for (int64_t t = 0; t < z.t; ++t) {
           float acc = 0.0f;
-          for (int64_t c = 0; c < z.d; ++c)
-            acc += load(dout, qoff + t * ldq + c) * load(out, qoff + t * ldq + c);
+#pragma omp simd reduction(+ : acc)
+          for (int64_t c = 0; c < z.d; ++c) acc += dow[t * ldq_w + c] * load(out, qoff + t * ldq + c);
           di[t] = acc;
           ls[t] = lse[(b * z.h + h) * z.t + t];
         }
-        std::fill(dq_acc, dq_acc + plane, 0.0f);
+        zero(dqw, ldq_w);
         for (int64_t j = 0; j < z.tiles; ++j) {
           const int64_t j0 = j * kTile;
           const int nk = int(std::min<int64_t>(kTile, z.t - j0)), nkp = int(round_up(nk, 16));
           for (int64_t i = args.causal ? j : 0; i < z.tiles; ++i) {
             const int64_t t0 = i * kTile;
             const int m = int(std::min<int64_t>(kTile, z.t - t0)), diag = int(t0 - j0);
-            const float* qi = qs + t0 * dp;
-            const float* doi = dos + t0 * dp;
-            gemm(m, nkp, dp, qi, dp, false, kt + j0 * dp, kTile, p, kTile, true, tri_n, diag);
-            gemm(m, nkp, dp, doi, dp, false, vt + j0 * dp, kTile, ds, kTile, true, tri_n, diag);
+            const float* qi = qw + t0 * ldq_w;
+            const float* doi = dow + t0 * ldq_w;
+            gemm(m, nkp, dp, qi, ldq_w, false, kt + j0 * dp, kTile, p, kTile, true, tri_n, diag);
+            gemm(m, nkp, dp, doi, ldq_w, false, vt + j0 * dp, kTile, ds, kTile, true, tri_n, diag);
             for (int r = 0; r < m; ++r) {
               const int n = z.visible(args.causal, i, j, r);
-              exp_row(p + r * kTile, n, ls[t0 + r]);
-              ds_row(p + r * kTile, ds + r * kTile, n, di[t0 + r]);
+              grad_row(p + r * kTile, ds + r * kTile, n, args.scale, ls[t0 + r], di[t0 + r]);
             }
-            // dV += P^T dO, dK += dS^T (scale q), dQ += dS K (times scale at the end).
-            gemm(nk, dp, m, p, kTile, true, doi, dp, dv_acc + j0 * dp, dp, false, tri_s, diag);
-            gemm(nk, dp, m, ds, kTile, true, qi, dp, dk_acc + j0 * dp, dp, false, tri_s, diag);
-            gemm(m, dp, nk, ds, kTile, false, kk + j0 * dp, dp, dq_acc + t0 * dp, dp, false,
-                 tri_k, diag);
+            // dV += P^T dO, dK += dS^T q, dQ += dS K.
+            gemm(nk, dp, m, p, kTile, true, doi, ldq_w, dvw + j0 * ldk_w, ldk_w, false, tri_s, diag);
+            gemm(nk, dp, m, ds, kTile, true, qi, ldq_w, dkw + j0 * ldk_w, ldk_w, false, tri_s, diag);
+            gemm(m, dp, nk, ds, kTile, false, kw + j0 * ldk_w, ldk_w, dqw + t0 * ldq_w, ldq_w,
+                 false, tri_k, diag);
           }
         }
-        for (int64_t t = 0; t < z.t; ++t)
-          for (int64_t c = 0; c < z.d; ++c)
-            store(dq, qoff + t * ldq + c, args.scale * dq_acc[t * dp + c]);
+        if (!in_place)
+          for (int64_t t = 0; t < z.t; ++t)
+            for (int64_t c = 0; c < z.d; ++c) store(dq, qoff + t * ldq + c, dqc[t * dp + c]);
       }
-      for (int64_t t = 0; t < z.t; ++t)
-        for (int64_t c = 0; c < z.d; ++c) {
-          store(dk, koff + t * ldk + c, dk_acc[t * dp + c]);
-          store(dv, koff + t * ldk + c, dv_acc[t * dp + c]);
-        }
+      if (!in_place)
+        for (int64_t t = 0; t < z.t; ++t)
+          for (int64_t c = 0; c < z.d; ++c) {
+            store(dk, koff + t * ldk + c, dkc[t * dp + c]);
+            store(dv, koff + t * ldk + c, dvc[t * dp + c]);
+          }
     }
   }
 }

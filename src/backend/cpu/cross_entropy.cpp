@@ -1,6 +1,7 @@
-// Cross-entropy fused with log-softmax: per row one pass for the max, one for the sum of
-// exponentials and, when the gradient is wanted, one writing softmax - onehot. Rows run in
-// parallel; per-row losses are added serially in double, so the loss is reproducible.
+// Cross-entropy fused with log-softmax: per row one pass from memory computing the max and
+// the sum of exponentials together and, when the gradient is wanted, one writing
+// softmax - onehot from cache. Rows run in parallel; per-row losses are added serially in
+// double, so the loss is reproducible and independent of the thread count.
 #include <omp.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -22,11 +24,13 @@ namespace {
 // exp(x) in f32 within 2 ulp, vectorisable (same as activation.cpp's; see there). Results
 // below 2^-126 flush to 0, which is what a softmax over a large vocab wants anyway.
 inline float fast_exp(float x) {
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  const float shifter = 12582912.0f;
-  const float t = std::fma(xc, 1.44269504088896341f, shifter);
+  // No clamp on the way in: out-of-range lanes compute garbage that the two selects at the
+  // end replace, and a NaN stays NaN. Unsigned exponent arithmetic keeps that garbage
+  // defined behaviour.
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float t = std::fma(x, 1.44269504088896341f, shifter);
   const float n = t - shifter;
-  float r = std::fma(n, -0.693359375f, xc);
+  float r = std::fma(n, -0.693359375f, x);  // ln2 split in two for an exact reduction
   r = std::fma(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
   p = std::fma(p, r, 1.3981999507e-3f);
@@ -35,53 +39,102 @@ inline float fast_exp(float x) {
   p = std::fma(p, r, 1.6666665459e-1f);
   p = std::fma(p, r, 5.0000001201e-1f);
   p = std::fma(p, r * r, r) + 1.0f;
-  const int32_t e = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(shifter);
-  float y = p * std::bit_cast<float>((e + 127) << 23);
-  y = x < -87.0f ? 0.0f : y;
+  const uint32_t e = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(shifter);
+  float y = p * std::bit_cast<float>((e + 127u) << 23);
+  y = x < -87.3f ? 0.0f : y;
   y = x > 88.0f ? std::numeric_limits<float>::infinity() : y;
   return y;
 }
 
-template <typename T>
-float row_max(const T* __restrict x, int64_t v) {
-  float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < v; ++j) m = std::max(m, cpu::load(x, j));
-  return m;
-}
+// A row is walked in chunks small enough to stay in L1, so each logit comes from memory once
+// for the max and the sum of exponentials together (an online softmax: the running sum is
+// rescaled when a chunk raises the max).
+constexpr int64_t kChunk = 2048;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+struct RowStats {
+  float max, sum;  // sum of exp(x - max)
+};
+
+// When `stash` is given (the gradient is wanted), it receives exp(x - running max) and
+// chunk_max[c] the running max chunk c was exponentiated against, so the gradient pass is
+// one multiply per element instead of a second exp.
 template <typename T>
-float row_sum_exp(const T* __restrict x, int64_t v, float m) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < v; ++j) s += fast_exp(cpu::load(x, j) - m);
-  return s;
+RowStats row_stats(const T* __restrict x, int64_t v, float* __restrict stash, float* chunk_max) {
+  float m = kNegInf, s = 0.0f;
+  for (int64_t c0 = 0, c = 0; c0 < v; c0 += kChunk, ++c) {
+    const int64_t len = std::min(kChunk, v - c0);
+    const T* __restrict xc = x + c0;
+    float cm = kNegInf;
+#pragma omp simd reduction(max : cm)
+    for (int64_t j = 0; j < len; ++j) cm = std::max(cm, cpu::load(xc, j));
+    if (cm > m) {
+      s *= fast_exp(m - cm);  // exp(-inf) is 0: the first chunk starts the sum
+      m = cm;
+    }
+    float cs = 0.0f;
+    if (stash) {
+      chunk_max[c] = m;
+      float* __restrict st = stash + c0;
+#pragma omp simd reduction(+ : cs)
+      for (int64_t j = 0; j < len; ++j) {
+        const float e = fast_exp(cpu::load(xc, j) - m);
+        st[j] = e;
+        cs += e;
+      }
+    } else {
+#pragma omp simd reduction(+ : cs)
+      for (int64_t j = 0; j < len; ++j) cs += fast_exp(cpu::load(xc, j) - m);
+    }
+    // An all -inf prefix (masked logits) leaves m = -inf and x - m = NaN: it adds nothing.
+    if (m != kNegInf) s += cs;
+    else if (stash) std::fill(stash + c0, stash + c0 + len, 0.0f);
+  }
+  return {m, s};
 }
 
 template <typename T>
 void cross_entropy_kernel(const T* logits, const int64_t* targets, int64_t ignore_index,
                           T* dlogits, float grad_scale, double* row_loss, int64_t rows,
                           int64_t v) {
-#pragma omp parallel for schedule(static) if (rows * v > (1 << 15))
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* __restrict x = logits + r * v;
-    T* __restrict dl = dlogits ? dlogits + r * v : nullptr;
-    const int64_t t = targets[r];
-    if (t == ignore_index) {
-      row_loss[r] = 0.0;
-      if (dl) std::memset(static_cast<void*>(dl), 0, sizeof(T) * v);  // 0 bits are +0 in f32/bf16/f16
-      continue;
-    }
-    const float m = row_max(x, v);
-    const float s = row_sum_exp(x, v, m);
-    const float xt = cpu::load(x, t);
-    row_loss[r] = static_cast<double>(m) + std::log(static_cast<double>(s)) - xt;
-    if (!dl) continue;
-    const float k = grad_scale / s;
+  // An f32 gradient row holds the stashed exponentials itself; a 16-bit one gets them from
+  // an f32 scratch row per thread (so the gradient is rounded once, at the end).
+  constexpr bool kInPlace = std::is_same_v<T, float>;
+#pragma omp parallel if (rows * v > (1 << 15))
+  {
+    std::vector<float> chunk_max((v + kChunk - 1) / kChunk);
+    std::vector<float> scratch(dlogits && !kInPlace ? v : 0);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* __restrict x = logits + r * v;
+      T* __restrict dl = dlogits ? dlogits + r * v : nullptr;
+      const int64_t t = targets[r];
+      if (t == ignore_index) {
+        row_loss[r] = 0.0;
+        if (dl) std::memset(static_cast<void*>(dl), 0, sizeof(T) * v);  // +0 in every format
+        continue;
+      }
+      float* stash = nullptr;
+      if (dl) {
+        if constexpr (kInPlace) stash = dl;
+        else stash = scratch.data();
+      }
+      const RowStats st = row_stats(x, v, stash, chunk_max.data());
+      const float xt = cpu::load(x, t);
+      row_loss[r] = static_cast<double>(st.max) + std::log(static_cast<double>(st.sum)) - xt;
+      if (!dl) continue;
+      const float k = grad_scale / st.sum;
+      for (int64_t c0 = 0, c = 0; c0 < v; c0 += kChunk, ++c) {
+        const int64_t len = std::min(kChunk, v - c0);
+        const float f = fast_exp(chunk_max[c] - st.max) * k;
+        const float* __restrict e = stash + c0;
+        T* __restrict d = dl + c0;
 #pragma omp simd
-    for (int64_t j = 0; j < v; ++j) cpu::store(dl, j, fast_exp(cpu::load(x, j) - m) * k);
-    // The target's entry in one rounding, so a bf16 gradient is not rounded twice.
-    cpu::store(dl, t, (fast_exp(xt - m) / s - 1.0f) * grad_scale);
+        for (int64_t j = 0; j < len; ++j) cpu::store(d, j, e[j] * f);
+      }
+      // The target's entry in one rounding, so a bf16 gradient is not rounded twice.
+      cpu::store(dl, t, (fast_exp(xt - st.max) / st.sum - 1.0f) * grad_scale);
+    }
   }
 }
 

@@ -94,7 +94,7 @@ void rmsnorm_fwd(const T* x, const float* gamma, float eps, T* y, float* rstd, i
 struct Partials {
   std::vector<float> buf;
   int64_t per_thread;
-  Partials(int64_t per_thread_) : per_thread(per_thread_) {
+  explicit Partials(int64_t per_thread_) : per_thread(per_thread_) {
     buf.assign(static_cast<size_t>(omp_get_max_threads()) * per_thread, 0.0f);
   }
   float* of(int t) { return buf.data() + t * per_thread; }

@@ -1,0 +1,38 @@
+// The subcommands of `bigbatch`. Each returns the process exit code; errors propagate as
+// exceptions to main(), which prints them as one sentence.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace bb {
+
+struct TrainArgs {
+  std::string config;  // empty: the default job
+  std::vector<std::string> overrides;
+  bool resume = false;
+  int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps of this run
+};
+int run_train(const TrainArgs& a);
+
+struct EvalArgs {
+  std::string model_dir, data_path, format = "text";
+  int64_t batches = 16, micro_batch = 8;
+};
+int run_eval(const EvalArgs& a);
+
+struct GenerateArgs {
+  std::string model_dir, prompt;
+  int64_t max_new_tokens = 200, top_k = 40;
+  double temperature = 0.8;
+  uint64_t seed = 0;
+};
+int run_generate(const GenerateArgs& a);
+
+struct VerifyArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  double tolerance = 1e-4;
+};
+int run_verify(const VerifyArgs& a);
+
+}  // namespace bb

@@ -1,0 +1,105 @@
+// `bigbatch train`: the training loop around Trainer::step with progress lines, metrics,
+// validation, checkpoints, resume, the final model and a sample.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/report.h"
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/process_memory.h"
+#include "io/hf_gpt2.h"
+#include "train/checkpoint.h"
+#include "train/job.h"
+
+namespace bb {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
+void trim_metrics(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
+  }
+  std::ofstream(path, std::ios::trunc) << kept;
+}
+
+}  // namespace
+
+int run_train(const TrainArgs& args) {
+  TrainArgs a = args;
+  if (a.config.find('=') != std::string::npos && !fs::exists(a.config)) {
+    a.overrides.insert(a.overrides.begin(), a.config);  // only overrides were given
+    a.config.clear();
+  }
+  RunConfig cfg = load_run_config(a.config, a.overrides);
+  auto job = make_job(cfg);
+  const std::string ckpt = cfg.out_dir + "/checkpoint";
+  fs::create_directories(cfg.out_dir);
+  const std::string config_yaml = to_yaml(cfg);
+
+  const int64_t tokens_per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps * cfg.model.block_size;
+  fmt::print("bigbatch train: {} ({} parameters), {}\n",
+             a.config.empty() ? "the default job" : a.config, job->model->parameter_count(), cfg.train.precision);
+  fmt::print("  data {}: {} training tokens, {} validation tokens ({} tokenizer)\n", cfg.data.path,
+             job->corpus.train_tokens, job->corpus.val_tokens, job->tokenizer->name());
+  fmt::print("  effective batch {} sequences = {} micro-batches of {} (up to {} tokens a step), {} steps\n",
+             cfg.train.micro_batch_size * cfg.train.grad_accum_steps, cfg.train.grad_accum_steps,
+             cfg.train.micro_batch_size, tokens_per_step, cfg.train.steps);
+
+  if (a.resume) {
+    if (!checkpoint_exists(ckpt))
+      throw FormatError(fmt::format("--resume: there is no checkpoint in {}", ckpt));
+    CheckpointInfo info = load_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer);
+    if (info.config_yaml != config_yaml)
+      fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
+    fmt::print("  resumed from {} at step {}\n", ckpt, job->trainer->steps_done());
+    trim_metrics(cfg.out_dir + "/metrics.jsonl", job->trainer->steps_done());
+  } else {
+    std::ofstream(cfg.out_dir + "/metrics.jsonl", std::ios::trunc);
+  }
+  std::ofstream metrics(cfg.out_dir + "/metrics.jsonl", std::ios::app);
+
+  Allocator& alloc = Allocator::of(Device::CPU);
+  const Precision precision = parse_precision(cfg.train.precision);
+  int64_t run_steps = 0;
+  while (job->trainer->steps_done() < cfg.train.steps) {
+    auto t0 = std::chrono::steady_clock::now();
+    StepResult r = job->trainer->step();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++run_steps;
+    nlohmann::json m = step_metrics(r, secs);
+    const bool last = r.step == cfg.train.steps;
+    if (job->corpus.val && cfg.train.eval_every > 0 && (r.step % cfg.train.eval_every == 0 || last)) {
+      double val = evaluate(*job->model, *job->corpus.val, cfg.train.eval_batches, cfg.train.micro_batch_size, precision);
+      m["val_loss"] = val;
+    }
+    metrics << m.dump() << "\n" << std::flush;
+    if (cfg.train.log_every > 0 && (r.step % cfg.train.log_every == 0 || r.step == 1 || last || m.contains("val_loss")))
+      fmt::print("{}\n", progress_line(r, secs, cfg.train.steps, alloc.stats(), m));
+    const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
+    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop)
+      save_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml);
+    if (stop && !last) {
+      fmt::print("stopped after {} steps at step {}; continue with --resume\n", run_steps, r.step);
+      return 0;
+    }
+  }
+  save_gpt2(cfg.out_dir, *job->model);
+  fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n",
+             cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
+  print_sample(*job->model, *job->tokenizer, cfg);
+  return 0;
+}
+
+}  // namespace bb

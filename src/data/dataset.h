@@ -1,0 +1,88 @@
+// Datasets hand out batches by global sample index: sample i is always the same example, so
+// K micro-batches of B see exactly the examples of one batch of K*B, and resuming needs
+// only the count of samples consumed (the data cursor).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "data/tokenizer.h"
+
+namespace bb {
+
+struct Batch {
+  Tensor tokens;   // (B, T) i64
+  Tensor targets;  // (B, T) i64; -100 where no loss is taken (padding, prompts)
+  int64_t target_count = 0;  // targets that count
+  int64_t samples = 0;
+};
+
+inline constexpr int64_t kIgnoreIndex = -100;
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  // Samples [first, first + count), in order.
+  virtual Batch batch(int64_t first, int64_t count) const = 0;
+  // Samples per epoch; 0 for an endless stream of random windows.
+  virtual int64_t size() const { return 0; }
+};
+
+// Random windows of block_size + 1 tokens from one token stream; window i starts at a
+// position drawn from a counter-based generator keyed by (seed, i).
+class TokenWindows final : public Dataset {
+ public:
+  TokenWindows(std::vector<int32_t> tokens, int64_t block_size, uint64_t seed, std::string source);
+  Batch batch(int64_t first, int64_t count) const override;
+  int64_t tokens() const { return static_cast<int64_t>(tokens_.size()); }
+
+ private:
+  std::vector<int32_t> tokens_;
+  int64_t block_;
+  uint64_t seed_;
+};
+
+// Whole documents of different lengths, one per sample (truncated to block_size + 1),
+// padded to the longest in the batch; padding gets no loss. Order is a seeded shuffle per
+// epoch.
+class Documents final : public Dataset {
+ public:
+  Documents(std::vector<std::vector<int32_t>> docs, int64_t block_size, uint64_t seed, int64_t pad_id);
+  Batch batch(int64_t first, int64_t count) const override;
+  int64_t size() const override { return static_cast<int64_t>(docs_.size()); }
+
+ private:
+  const std::vector<int32_t>& doc(int64_t sample) const;
+  std::vector<std::vector<int32_t>> docs_;
+  int64_t block_;
+  uint64_t seed_;
+  int64_t pad_;
+  mutable int64_t cached_epoch_ = -1;  // the permutation of the last epoch asked for
+  mutable std::vector<int64_t> order_;
+};
+
+// The train and validation parts of a text corpus.
+struct TextCorpus {
+  std::unique_ptr<Dataset> train, val;
+  int64_t train_tokens = 0, val_tokens = 0;
+};
+
+struct TextDataOptions {
+  std::string path;             // a file, or a folder whose files are read in name order
+  std::string format = "text";  // "text": random windows; "documents": one document a sample
+  std::string separator = "%";  // a line holding only this ends a document ("" = blank line)
+  double val_fraction = 0.05;
+  int64_t block_size = 256;
+  uint64_t seed = 0;
+};
+
+// Reads, tokenises and splits a corpus; throws FormatError naming the path when it cannot be
+// read or is too short for one window.
+TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok);
+
+// splitmix64: the counter-based generator behind sample order.
+uint64_t mix64(uint64_t x);
+
+}  // namespace bb

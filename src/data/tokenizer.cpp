@@ -1,0 +1,28 @@
+// The byte tokenizer and the tokenizer factory.
+#include "data/tokenizer.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace bb {
+
+std::vector<int64_t> ByteTokenizer::encode(std::string_view text) const {
+  std::vector<int64_t> ids(text.size());
+  for (size_t i = 0; i < text.size(); ++i) ids[i] = static_cast<unsigned char>(text[i]);
+  return ids;
+}
+
+std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
+  std::string s;
+  for (int64_t id : ids)
+    if (id >= 0 && id < 256) s.push_back(static_cast<char>(id));
+  return s;
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name) {
+  if (name == "byte") return std::make_unique<ByteTokenizer>();
+  throw ConfigError(fmt::format("data.tokenizer '{}' is not known (available: byte)", name));
+}
+
+}  // namespace bb

@@ -1,0 +1,34 @@
+// Tokenizer interface and the byte-level tokenizer (ids 0-255 are bytes, 256 ends a
+// document). BPE and SentencePiece tokenizers implement the same interface.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bb {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::vector<int64_t> encode(std::string_view text) const = 0;
+  virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t eos_id() const = 0;  // ends a document; -1 when the vocabulary has none
+  virtual std::string name() const = 0;
+};
+
+class ByteTokenizer final : public Tokenizer {
+ public:
+  std::vector<int64_t> encode(std::string_view text) const override;
+  std::string decode(const std::vector<int64_t>& ids) const override;
+  int64_t vocab_size() const override { return 257; }
+  int64_t eos_id() const override { return 256; }
+  std::string name() const override { return "byte"; }
+};
+
+// The tokenizer a name stands for ("byte"); throws ConfigError for an unknown one.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name);
+
+}  // namespace bb

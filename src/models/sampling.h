@@ -1,0 +1,29 @@
+// Text generation from a causal language model: greedy, temperature and top-k sampling.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace bb {
+
+struct SamplingOptions {
+  int64_t max_new_tokens = 100;
+  float temperature = 0.8f;  // 0: greedy
+  int64_t top_k = 40;        // 0: all tokens
+  int64_t eos_id = -1;       // stop when sampled (-1: never)
+  uint64_t seed = 0;
+};
+
+// Logits of the last position (vocab floats) for a context of token ids.
+using NextLogits = std::function<std::vector<float>(const std::vector<int64_t>& context)>;
+
+// Picks the next token from logits under the options, drawing from `rng_state`.
+int64_t sample_token(std::vector<float> logits, const SamplingOptions& o, uint64_t& rng_state);
+
+// Extends `prompt` one token at a time; `context_limit` crops what the model sees.
+std::vector<int64_t> generate(const NextLogits& next, std::vector<int64_t> prompt,
+                              const SamplingOptions& o, int64_t context_limit);
+
+}  // namespace bb

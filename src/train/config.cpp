@@ -1,0 +1,234 @@
+// The configuration key table and YAML / override parsing.
+#include "train/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <variant>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace bb {
+
+const char* kDefaultConfigYaml = R"(# The default job: a small GPT learns the fortune cookies of Debian's fortunes package,
+# byte by byte, with an effective batch of 64 sequences reached by 4 micro-batches of 16.
+model:
+  n_layer: 4
+  n_head: 4
+  n_embd: 128
+  block_size: 128
+  vocab_size: 257
+  dropout: 0.0
+train:
+  micro_batch_size: 16
+  grad_accum_steps: 4
+  steps: 200
+  lr: 0.002
+  warmup_steps: 20
+  weight_decay: 0.1
+  precision: fp32
+  log_every: 10
+  eval_every: 50
+  checkpoint_every: 50
+data:
+  path: /usr/share/games/fortunes
+  format: text
+  tokenizer: byte
+sample:
+  prompt: "The "
+  max_new_tokens: 200
+out_dir: runs/default
+)";
+
+namespace {
+
+using Slot = std::variant<int64_t*, double*, float*, std::string*>;
+
+struct Field {
+  ConfigKey key;
+  Slot slot;
+};
+
+std::vector<Field> fields(RunConfig& c) {
+  return {
+      {{"model.n_layer", "int", "transformer blocks"}, &c.model.n_layer},
+      {{"model.n_head", "int", "attention heads"}, &c.model.n_head},
+      {{"model.n_embd", "int", "width of the residual stream"}, &c.model.n_embd},
+      {{"model.block_size", "int", "longest sequence (n_positions)"}, &c.model.block_size},
+      {{"model.vocab_size", "int", "vocabulary size (257 for the byte tokenizer)"}, &c.model.vocab_size},
+      {{"model.dropout", "float", "residual and embedding dropout"}, &c.model.dropout},
+      {{"train.micro_batch_size", "int", "sequences per micro-batch (B)"}, &c.train.micro_batch_size},
+      {{"train.grad_accum_steps", "int", "micro-batches per optimizer step (K)"}, &c.train.grad_accum_steps},
+      {{"train.steps", "int", "optimizer steps to run"}, &c.train.steps},
+      {{"train.lr", "float", "peak learning rate"}, &c.train.lr},
+      {{"train.schedule", "string", "cosine (warmup then cosine decay) or constant"}, &c.train.schedule},
+      {{"train.warmup_steps", "int", "linear warmup steps"}, &c.train.warmup_steps},
+      {{"train.min_lr_ratio", "float", "cosine floor as a fraction of lr"}, &c.train.min_lr_ratio},
+      {{"train.optimizer", "string", "adamw or sgd"}, &c.train.optimizer},
+      {{"train.weight_decay", "float", "decoupled weight decay (not on biases, norms, embeddings)"}, &c.train.weight_decay},
+      {{"train.beta1", "float", "AdamW beta1"}, &c.train.beta1},
+      {{"train.beta2", "float", "AdamW beta2"}, &c.train.beta2},
+      {{"train.momentum", "float", "SGD momentum"}, &c.train.momentum},
+      {{"train.grad_clip", "float", "max global gradient norm after accumulation (0: off)"}, &c.train.grad_clip},
+      {{"train.precision", "string", "fp32 or bf16"}, &c.train.precision},
+      {{"train.seed", "int", "seed of weights, data order and dropout"}, &c.train.seed},
+      {{"train.log_every", "int", "steps between progress lines"}, &c.train.log_every},
+      {{"train.eval_every", "int", "steps between validation losses (0: off)"}, &c.train.eval_every},
+      {{"train.eval_batches", "int", "micro-batches per validation"}, &c.train.eval_batches},
+      {{"train.checkpoint_every", "int", "steps between checkpoints (0: only at the end)"}, &c.train.checkpoint_every},
+      {{"data.path", "string", "text file, or folder of text files (gzip is read too)"}, &c.data.path},
+      {{"data.format", "string", "text (random windows) or documents (one padded document a sample)"}, &c.data.format},
+      {{"data.separator", "string", "a line equal to this ends a document (empty: blank line)"}, &c.data.separator},
+      {{"data.val_fraction", "float", "share of the corpus held out for validation"}, &c.data.val_fraction},
+      {{"data.tokenizer", "string", "byte"}, &c.data.tokenizer},
+      {{"sample.prompt", "string", "prompt of the sample printed after training"}, &c.sample.prompt},
+      {{"sample.max_new_tokens", "int", "tokens to sample"}, &c.sample.max_new_tokens},
+      {{"sample.temperature", "float", "sampling temperature (0: greedy)"}, &c.sample.temperature},
+      {{"sample.top_k", "int", "sample among the k likeliest tokens (0: all)"}, &c.sample.top_k},
+      {{"out_dir", "string", "run folder: metrics.jsonl, model, checkpoint"}, &c.out_dir},
+  };
+}
+
+void assign(Field& f, const std::string& value, const std::string& source) {
+  auto bad = [&](const char* want) {
+    return ConfigError(fmt::format("{}: key '{}' wants {}, got '{}'", source, f.key.name, want, value));
+  };
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          *p = value;
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          size_t pos = 0;
+          try {
+            *p = std::stoll(value, &pos);
+          } catch (const std::exception&) {
+            throw bad("an integer");
+          }
+          if (pos != value.size()) throw bad("an integer");
+        } else {
+          size_t pos = 0;
+          try {
+            *p = static_cast<T>(std::stod(value, &pos));
+          } catch (const std::exception&) {
+            throw bad("a number");
+          }
+          if (pos != value.size()) throw bad("a number");
+        }
+      },
+      f.slot);
+}
+
+void set_key(RunConfig& cfg, const std::string& key, const std::string& value, const std::string& source) {
+  for (Field& f : fields(cfg))
+    if (f.key.name == key) return assign(f, value, source);
+  throw ConfigError(fmt::format("{}: unknown key '{}' (bigbatch train --help lists the keys)", source, key));
+}
+
+void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& source) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string key = prefix.empty() ? it->first.as<std::string>() : prefix + "." + it->first.as<std::string>();
+    if (it->second.IsMap()) walk(cfg, it->second, key, source);
+    else if (it->second.IsScalar()) set_key(cfg, key, it->second.as<std::string>(), source);
+    else if (it->second.IsNull()) set_key(cfg, key, "", source);
+    else throw ConfigError(fmt::format("{}: key '{}' must be a single value", source, key));
+  }
+}
+
+}  // namespace
+
+std::vector<ConfigKey> config_keys() {
+  RunConfig c;
+  std::vector<ConfigKey> out;
+  for (auto& f : fields(c)) out.push_back(f.key);
+  return out;
+}
+
+void apply_yaml(RunConfig& cfg, const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{} is not valid YAML: {} (line {})", source, e.msg, e.mark.line + 1));
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw ConfigError(fmt::format("{} must be a map of keys", source));
+  walk(cfg, root, "", source);
+}
+
+void apply_override(RunConfig& cfg, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError(fmt::format("override '{}' must look like key=value", assignment));
+  set_key(cfg, assignment.substr(0, eq), assignment.substr(eq + 1), "command line");
+}
+
+void validate(const RunConfig& c) {
+  c.model.validate();
+  auto positive = [](int64_t v, const char* key) {
+    if (v <= 0) throw ConfigError(fmt::format("{} must be positive, got {}", key, v));
+  };
+  auto non_negative = [](double v, const char* key) {
+    if (v < 0) throw ConfigError(fmt::format("{} must not be negative, got {}", key, v));
+  };
+  positive(c.train.micro_batch_size, "train.micro_batch_size");
+  positive(c.train.grad_accum_steps, "train.grad_accum_steps");
+  positive(c.train.steps, "train.steps");
+  if (!(c.train.lr > 0)) throw ConfigError(fmt::format("train.lr must be positive, got {}", c.train.lr));
+  non_negative(c.train.warmup_steps, "train.warmup_steps");
+  non_negative(c.train.weight_decay, "train.weight_decay");
+  non_negative(c.train.grad_clip, "train.grad_clip");
+  non_negative(c.train.log_every, "train.log_every");
+  non_negative(c.train.eval_every, "train.eval_every");
+  non_negative(c.train.checkpoint_every, "train.checkpoint_every");
+  if (c.train.schedule != "cosine" && c.train.schedule != "constant")
+    throw ConfigError(fmt::format("train.schedule '{}' is not known (cosine or constant)", c.train.schedule));
+  if (c.train.optimizer != "adamw" && c.train.optimizer != "sgd")
+    throw ConfigError(fmt::format("train.optimizer '{}' is not known (adamw or sgd)", c.train.optimizer));
+  if (c.train.precision != "fp32" && c.train.precision != "bf16")
+    throw ConfigError(fmt::format("train.precision '{}' is not available (fp32 or bf16)", c.train.precision));
+  if (!(c.train.beta1 >= 0 && c.train.beta1 < 1) || !(c.train.beta2 >= 0 && c.train.beta2 < 1))
+    throw ConfigError("train.beta1 and train.beta2 must be in [0, 1)");
+  if (!(c.data.val_fraction >= 0 && c.data.val_fraction < 1))
+    throw ConfigError(fmt::format("data.val_fraction must be in [0, 1), got {}", c.data.val_fraction));
+  if (c.data.format != "text" && c.data.format != "documents")
+    throw ConfigError(fmt::format("data.format '{}' is not known (text or documents)", c.data.format));
+  non_negative(c.sample.temperature, "sample.temperature");
+  non_negative(c.sample.top_k, "sample.top_k");
+  if (c.out_dir.empty()) throw ConfigError("out_dir is empty");
+}
+
+std::string to_yaml(const RunConfig& cfg) {
+  RunConfig c = cfg;
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  std::string section;
+  for (Field& f : fields(c)) {
+    auto dot = f.key.name.find('.');
+    std::string sec = dot == std::string::npos ? "" : f.key.name.substr(0, dot);
+    std::string leaf = dot == std::string::npos ? f.key.name : f.key.name.substr(dot + 1);
+    if (sec != section) {
+      if (!section.empty()) out << YAML::EndMap;
+      if (!sec.empty()) out << YAML::Key << sec << YAML::Value << YAML::BeginMap;
+      section = sec;
+    }
+    out << YAML::Key << leaf << YAML::Value;
+    std::visit([&](auto* p) { out << *p; }, f.slot);
+  }
+  if (!section.empty()) out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  RunConfig cfg;
+  if (path.empty()) apply_yaml(cfg, kDefaultConfigYaml, "the default job");
+  else apply_yaml(cfg, read_text_file(path), path);
+  for (const std::string& o : overrides) apply_override(cfg, o);
+  validate(cfg);
+  return cfg;
+}
+
+}  // namespace bb

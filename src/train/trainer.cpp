@@ -1,0 +1,96 @@
+// The accumulation loop; see docs/notes/one-step.md for the order of the boundary.
+#include "train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "autograd/backward.h"
+#include "backend/backend.h"
+#include "core/error.h"
+#include "core/grad_mode.h"
+
+namespace bb {
+
+Trainer::Trainer(LossFn loss, Optimizer& opt, const Dataset& data, Schedule schedule,
+                 TrainerOptions o, Communicator& comm)
+    : loss_(std::move(loss)), opt_(opt), data_(data), schedule_(schedule), opt_o_(o), comm_(comm),
+      scaler_(o.precision == Precision::kFP16 ? LossScaler(LossScalerOptions{}) : LossScaler()) {
+  if (o.micro_batch <= 0) throw ConfigError("train.micro_batch_size must be positive");
+  if (o.grad_accum <= 0) throw ConfigError("train.grad_accum_steps must be positive");
+}
+
+StepResult Trainer::step(int64_t samples) {
+  StepResult r = compute_gradients(samples);
+  apply_gradients(r);
+  return r;
+}
+
+StepResult Trainer::compute_gradients(int64_t samples) {
+  StepResult r;
+  if (samples <= 0) samples = opt_o_.grad_accum * opt_o_.micro_batch;
+  r.lr = schedule_.lr_at(steps_done());      // the schedule advances once per step
+  double loss_sum = 0;
+  accumulate_window(samples, r, loss_sum);   // grads += d(token-loss sum * scale)
+  comm_.allreduce_sum(&loss_sum, 1);
+  r.loss = r.tokens > 0 ? loss_sum / static_cast<double>(r.tokens) : 0.0;
+  finite_ = finish_gradients(r.tokens);      // sync, / count, unscale, overflow check
+  return r;
+}
+
+void Trainer::apply_gradients(StepResult& r) {
+  if (finite_) {
+    r.grad_norm = clip_grad_norm(opt_.params(), opt_o_.grad_clip);
+    opt_.step(r.lr);
+  } else {
+    ++skipped_;                              // weights and optimizer state untouched
+  }
+  scaler_.update(!finite_);
+  r.loss_scale = scaler_.scale();
+  opt_.zero_grad();
+  r.skipped = !finite_;
+  r.step = steps_done();
+}
+
+void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum) {
+  const Tensor seed = Tensor::full(Shape{}, scaler_.scale());
+  int64_t micro = 0;
+  for (int64_t done = 0; done < samples; done += opt_o_.micro_batch, ++micro) {
+    const int64_t n = std::min(opt_o_.micro_batch, samples - done);
+    Batch batch = data_.batch(cursor_, n);
+    cursor_ += n;
+    Context ctx{.compute = compute_dtype(opt_o_.precision), .training = true, .seed = opt_o_.seed,
+                .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro)};
+    int64_t count = 0;
+    Tensor loss = loss_(batch, ctx, &count);
+    backward(loss, seed);
+    loss_sum += loss.item();
+    r.tokens += count;
+    r.samples += n;
+  }
+  comm_.allreduce_sum(&r.tokens, 1);
+}
+
+bool Trainer::finish_gradients(int64_t tokens) {
+  // The only place the loss is normalised: by the window's target tokens over all ranks,
+  // folded with the loss scale into one pass over the gradients.
+  const float inv = tokens > 0 ? 1.0f / (static_cast<float>(tokens) * scaler_.scale()) : 0.0f;
+  bool overflow = false;
+  for (const ParamGroup& p : opt_.params()) {
+    Tensor g = p.param.grad();
+    if (!g.defined()) continue;
+    comm_.allreduce_sum(g.data<float>(), g.numel());
+    Backend& k = backend_for(g.device());
+    k.scale_add(g, inv, Tensor(), g);
+    if (scaler_.enabled()) overflow = overflow || k.has_nonfinite(g);
+  }
+  return !overflow;
+}
+
+void Trainer::restore(int64_t cursor, int64_t skipped, float scale, int64_t clean_steps) {
+  cursor_ = cursor;
+  skipped_ = skipped;
+  scaler_.restore(scale, clean_steps);
+}
+
+}  // namespace bb

@@ -1,0 +1,77 @@
+// Trainer: the accumulation loop. One step() is one optimizer step over a window of K
+// micro-batches, following docs/notes/one-step.md: losses are sums over target tokens,
+// gradients accumulate with +=, and the window's token count (summed over ranks) divides
+// the gradients once, at the window's end.
+#pragma once
+#include <functional>
+#include <memory>
+
+#include "data/dataset.h"
+#include "dist/communicator.h"
+#include "nn/context.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+#include "train/precision.h"
+
+namespace bb {
+
+// The sum of the loss over a batch's target tokens; writes how many counted to *count.
+using LossFn = std::function<Tensor(const Batch& batch, const Context& ctx, int64_t* count)>;
+
+struct TrainerOptions {
+  int64_t micro_batch = 8;
+  int64_t grad_accum = 1;      // K micro-batches per optimizer step
+  float grad_clip = 1.0f;      // max global norm; 0 = no clipping
+  Precision precision = Precision::kFP32;
+  uint64_t seed = 0;
+};
+
+struct StepResult {
+  int64_t step = 0;            // optimizer steps done after this one
+  double loss = 0;             // mean loss per target token over the window
+  int64_t tokens = 0;          // target tokens in the window (all ranks)
+  int64_t samples = 0;
+  float grad_norm = 0;         // before clipping
+  float lr = 0;
+  bool skipped = false;        // fp16 overflow: no update
+  float loss_scale = 1;
+};
+
+class Trainer {
+ public:
+  Trainer(LossFn loss, Optimizer& opt, const Dataset& data, Schedule schedule, TrainerOptions o,
+          Communicator& comm);
+
+  // One optimizer step over the next window. `samples` limits the window (a partial last
+  // window); by default it is grad_accum * micro_batch samples per rank.
+  StepResult step(int64_t samples = 0);
+  // The two halves of step(), for tools that look at the gradients in between (verify):
+  // the window's gradients, synced and normalised; then clip, update, scaler and zero.
+  StepResult compute_gradients(int64_t samples = 0);
+  void apply_gradients(StepResult& r);
+
+  int64_t steps_done() const { return opt_.steps() + skipped_; }
+  int64_t samples_done() const { return cursor_; }
+  const LossScaler& scaler() const { return scaler_; }
+  // Restores the position of a checkpoint (the optimizer restores its own state).
+  void restore(int64_t cursor, int64_t skipped, float scale, int64_t clean_steps);
+  int64_t skipped_steps() const { return skipped_; }
+  const TrainerOptions& options() const { return opt_o_; }
+
+ private:
+  void accumulate_window(int64_t samples, StepResult& r, double& loss_sum);
+  bool finite_ = true;  // verdict of the last compute_gradients()
+  bool finish_gradients(int64_t tokens);  // sync, normalise, unscale, check; false = overflow
+
+  LossFn loss_;
+  Optimizer& opt_;
+  const Dataset& data_;
+  Schedule schedule_;
+  TrainerOptions opt_o_;
+  Communicator& comm_;
+  LossScaler scaler_;
+  int64_t cursor_ = 0;   // samples consumed by this rank
+  int64_t skipped_ = 0;  // windows skipped for overflow
+};
+
+}  // namespace bb
