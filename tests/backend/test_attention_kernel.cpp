@@ -58,7 +58,8 @@ Reference reference(const std::vector<float>& q, const std::vector<float>& k,
         for (int64_t s = 0; s < T; ++s)
           p[t * T + s] = s < n ? std::exp(p[t * T + s] - mx) / sum : 0.0;
         for (int64_t s = 0; s < n; ++s)
-          for (int64_t d = 0; d < D; ++d) r.out[qi(b, t, h) + d] += p[t * T + s] * v[ki(b, s, g) + d];
+          for (int64_t d = 0; d < D; ++d)
+            r.out[qi(b, t, h) + d] += p[t * T + s] * v[ki(b, s, g) + d];
       }
       // dP = dO V^T; dS = P (dP - rowsum(P dP)); dq = scale dS K; dk = scale dS^T Q; dv = P^T dO.
       for (int64_t t = 0; t < T; ++t) {

@@ -92,7 +92,7 @@ NormRef norm_ref(const Vec& x, const Vec& g, const Vec* b, const Vec& dy, int64_
   return r;
 }
 
-TEST(NormReference, AnalyticBackwardMatchesFiniteDifferences) {
+TEST(NormKernelReference, AnalyticBackwardMatchesFiniteDifferences) {
   // Validates the reference itself: d/dx and d/dgamma of sum(dy * y) by central differences.
   const int64_t rows = 3, c = 7;
   Vec x = random_vec(rows * c, 1), g = random_vec(c, 2), b = random_vec(c, 3),
@@ -121,9 +121,9 @@ TEST(NormReference, AnalyticBackwardMatchesFiniteDifferences) {
   }
 }
 
-class NormTest : public ::testing::TestWithParam<std::tuple<DType, bool>> {};
+class NormKernel : public ::testing::TestWithParam<std::tuple<DType, bool>> {};
 
-TEST_P(NormTest, ForwardAndBackwardMatchReference) {
+TEST_P(NormKernel, ForwardAndBackwardMatchReference) {
   const auto [dtype, rms] = GetParam();
   const int64_t rows = 67, c = 301;  // odd sizes exercise the vector remainders
   const float eps = 1e-5f;
@@ -162,11 +162,11 @@ TEST_P(NormTest, ForwardAndBackwardMatchReference) {
   EXPECT_EQ(0, std::memcmp(tdg.raw(), tdg2.raw(), c * 4));
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, NormTest,
+INSTANTIATE_TEST_SUITE_P(Dtypes, NormKernel,
                          ::testing::Combine(::testing::Values(DType::F32, DType::BF16),
                                             ::testing::Bool()));
 
-TEST(Norm, LayerNormWithoutBetaAndZeroRows) {
+TEST(NormKernelEdges, LayerNormWithoutBetaAndZeroRows) {
   CpuBackend be;
   const int64_t c = 40;
   Vec x = random_vec(2 * c, 20), g = random_vec(c, 21), dy = random_vec(2 * c, 22);
@@ -225,7 +225,7 @@ const Activation kAllActivations[] = {Activation::GeluTanh, Activation::GeluExac
                                       Activation::Silu,     Activation::Relu,
                                       Activation::Relu6,    Activation::HardSwish};
 
-TEST(ActivationReference, SmoothGradientsMatchFiniteDifferences) {
+TEST(ActivationKernelReference, SmoothGradientsMatchFiniteDifferences) {
   for (Activation f : {Activation::GeluTanh, Activation::GeluExact, Activation::Silu})
     for (double x = -6; x <= 6; x += 0.37) {
       double fd = (act_ref(f, x + 1e-6) - act_ref(f, x - 1e-6)) / 2e-6;
@@ -233,9 +233,9 @@ TEST(ActivationReference, SmoothGradientsMatchFiniteDifferences) {
     }
 }
 
-class ActivationTest : public ::testing::TestWithParam<std::tuple<Activation, DType>> {};
+class ActivationKernel : public ::testing::TestWithParam<std::tuple<Activation, DType>> {};
 
-TEST_P(ActivationTest, ForwardAndBackwardMatchReference) {
+TEST_P(ActivationKernel, ForwardAndBackwardMatchReference) {
   const auto [f, dtype] = GetParam();
   CpuBackend be;
   Vec x;  // a fine grid over [-10, 10], the kinks, and enough elements to go parallel
@@ -265,11 +265,11 @@ TEST_P(ActivationTest, ForwardAndBackwardMatchReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllKinds, ActivationTest,
+INSTANTIATE_TEST_SUITE_P(AllKinds, ActivationKernel,
                          ::testing::Combine(::testing::ValuesIn(kAllActivations),
                                             ::testing::Values(DType::F32, DType::BF16)));
 
-TEST(Activation, GradientsAtTheKinksFollowPyTorch) {
+TEST(ActivationKernelKinks, GradientsAtTheKinksFollowPyTorch) {
   CpuBackend be;
   auto grad = [&](Activation f, float x) {
     Tensor dx = Tensor::empty(Shape{1});
@@ -289,7 +289,7 @@ TEST(Activation, GradientsAtTheKinksFollowPyTorch) {
 
 // ---------------------------------------------------------------- softmax
 
-TEST(Softmax, ForwardAndBackwardMatchReference) {
+TEST(SoftmaxKernel, ForwardAndBackwardMatchReference) {
   CpuBackend be;
   for (DType dtype : {DType::F32, DType::BF16}) {
     const int64_t rows = 33, c = 517;
@@ -346,7 +346,7 @@ CeRef ce_ref(const Vec& x, const std::vector<int64_t>& t, int64_t v, int64_t ign
   return r;
 }
 
-TEST(CrossEntropy, LossCountAndGradientMatchReference) {
+TEST(CrossEntropyKernel, LossCountAndGradientMatchReference) {
   CpuBackend be;
   const int64_t rows = 13, v = 5003, ignore = -100;
   std::vector<int64_t> t(rows);
@@ -381,7 +381,7 @@ TEST(CrossEntropy, LossCountAndGradientMatchReference) {
   }
 }
 
-TEST(CrossEntropy, TargetOutOfRangeThrowsBeforeWriting) {
+TEST(CrossEntropyKernel, TargetOutOfRangeThrowsBeforeWriting) {
   CpuBackend be;
   const int64_t rows = 4, v = 10;
   Tensor x = Tensor::from_floats(Shape{rows, v}, random_vec(rows * v, 60));
@@ -404,7 +404,7 @@ TEST(CrossEntropy, TargetOutOfRangeThrowsBeforeWriting) {
 
 // ---------------------------------------------------------------- dropout
 
-TEST(Dropout, MaskIsAPureFunctionOfTheKey) {
+TEST(DropoutKernel, MaskIsAPureFunctionOfTheKey) {
   CpuBackend be;
   const int64_t n = 1000000;
   const float p = 0.1f;
@@ -443,7 +443,7 @@ TEST(Dropout, MaskIsAPureFunctionOfTheKey) {
   EXPECT_EQ(a, e);
 }
 
-TEST(Dropout, HalfKeepsHalfAndEdgesCopyOrZero) {
+TEST(DropoutKernel, HalfKeepsHalfAndEdgesCopyOrZero) {
   CpuBackend be;
   const int64_t n = 1000000;
   Vec xv = random_vec(n, 70);
@@ -468,7 +468,7 @@ TEST(Dropout, HalfKeepsHalfAndEdgesCopyOrZero) {
 
 // ---------------------------------------------------------------- embedding
 
-TEST(Embedding, GatherAndScatterAddMatchReference) {
+TEST(EmbeddingKernel, GatherAndScatterAddMatchReference) {
   CpuBackend be;
   const int64_t vocab = 50, d = 70, n = 300;
   Vec table = random_vec(vocab * d, 80);
@@ -496,7 +496,7 @@ TEST(Embedding, GatherAndScatterAddMatchReference) {
   }
 }
 
-TEST(Embedding, IdOutOfRangeThrowsNamingPositionAndId) {
+TEST(EmbeddingKernel, IdOutOfRangeThrowsNamingPositionAndId) {
   CpuBackend be;
   Tensor table = Tensor::from_floats(Shape{5, 3}, random_vec(15, 90));
   Tensor out = Tensor::full(Shape{3, 3}, 4.0f);

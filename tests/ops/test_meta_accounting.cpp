@@ -111,6 +111,7 @@ TEST(MetaBudget, CpuBudgetStopsAllocationNamingCategoryAndOp) {
   Allocator& cpu = Allocator::of(Device::CPU);
   BudgetReset reset{Device::CPU};
   Tensor a = Tensor::zeros(Shape{600, 8}), b = Tensor::zeros(Shape{8, 600});
+  cpu.empty_cache();  // cached blocks are BudgetHoldsForCachedBlocks' subject, not this test's
   cpu.set_budget(cpu.stats().total_live + (int64_t(1) << 20));  // 1 MiB of headroom
   Tensor fits = Tensor::empty(Shape{1024}, DType::F32, Device::CPU, Category::Workspace);
   try {
@@ -132,6 +133,21 @@ TEST(MetaBudget, CpuBudgetStopsAllocationNamingCategoryAndOp) {
   EXPECT_EQ(matmul(a, b).numel(), 600 * 600);  // no budget, no limit
 }
 
+// The budget bounds live bytes (allocator.h), so a block handed back from the cache counts
+// like a fresh one; otherwise a plan's verdict would depend on what ran before it.
+TEST(MetaBudget, BudgetHoldsForCachedBlocks) {
+  for (Device dev : {Device::CPU, Device::Meta}) {
+    Allocator& alloc = Allocator::of(dev);
+    BudgetReset reset{dev};
+    const Shape big{int64_t(1) << 20};  // 4 MiB of f32
+    alloc.empty_cache();
+    Tensor::empty(big, DType::F32, dev, Category::Activations);  // freed at once: now cached
+    alloc.set_budget(alloc.stats().total_live + (int64_t(1) << 20));
+    EXPECT_THROW(Tensor::empty(big, DType::F32, dev, Category::Activations), OutOfBudget)
+        << device_name(dev) << ": 4 MiB from the cache fitted a 1 MiB budget";
+  }
+}
+
 // The point of the meta device: a run that would not fit is found without running it.
 TEST(MetaBudget, MetaBudgetStopsAPlannedStep) {
   Allocator& meta = Allocator::of(Device::Meta);
@@ -139,6 +155,7 @@ TEST(MetaBudget, MetaBudgetStopsAPlannedStep) {
   GPT2Config cfg{.n_layer = 2, .n_head = 2, .n_embd = 32, .block_size = 16, .vocab_size = 64};
   GPT2 model(cfg, 1, Device::Meta);
   Tensor tokens = Tensor::empty(Shape{kB, kT}, DType::I64, Device::Meta);
+  meta.empty_cache();  // as above: a cold cache, whatever ran before
   meta.set_budget(meta.stats().total_live + 4096);
   Context ctx{.training = true};
   int64_t count = 0;

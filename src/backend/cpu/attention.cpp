@@ -158,9 +158,11 @@ void grad_row(float* p, float* ds, int n, float scale, float lse, float di) {
   const __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(lse), vd = _mm512_set1_ps(di);
   for (int c = 0; c < kTile; c += 16) {
     const __mmask16 m = tail_mask(n - c);
-    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_fmsub_ps(_mm512_loadu_ps(p + c), vs, vl)));
+    const __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(p + c), vs, vl);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(x));
     _mm512_storeu_ps(p + c, e);
-    const __m512 g = _mm512_mul_ps(_mm512_mul_ps(vs, e), _mm512_sub_ps(_mm512_loadu_ps(ds + c), vd));
+    const __m512 g =
+        _mm512_mul_ps(_mm512_mul_ps(vs, e), _mm512_sub_ps(_mm512_loadu_ps(ds + c), vd));
     _mm512_storeu_ps(ds + c, _mm512_maskz_mov_ps(m, g));  // dout.v past n may be stale
   }
 #else
@@ -183,8 +185,10 @@ void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum,
       return lo <= 0 ? __mmask16(0xffff) : lo >= 16 ? __mmask16(0) : __mmask16(0xffffu << lo);
     };
     __m512 tile_max = _mm512_set1_ps(kNegInf);
-    for (int c = 0; c < nk; ++c)
-      tile_max = _mm512_mask_max_ps(tile_max, visible(c), tile_max, _mm512_loadu_ps(st + c * kTile + q0));
+    for (int c = 0; c < nk; ++c) {
+      const __m512 x = _mm512_loadu_ps(st + c * kTile + q0);
+      tile_max = _mm512_mask_max_ps(tile_max, visible(c), tile_max, x);
+    }
     const __m512 m_old = _mm512_loadu_ps(mx + q0), m_new = _mm512_max_ps(m_old, tile_max);
     // A query that has seen nothing yet keeps max -inf; subtract 0 instead so no inf - inf.
     const __m512 m_sub = _mm512_mask_blend_ps(
@@ -192,7 +196,8 @@ void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum,
     __m512 tile_sum = _mm512_setzero_ps();
     for (int c = 0; c < nk; ++c) {
       float* row = st + c * kTile + q0;
-      const __m512 e = _mm512_maskz_mov_ps(visible(c), exp512(_mm512_sub_ps(_mm512_loadu_ps(row), m_sub)));
+      const __m512 x = _mm512_sub_ps(_mm512_loadu_ps(row), m_sub);
+      const __m512 e = _mm512_maskz_mov_ps(visible(c), exp512(x));
       _mm512_storeu_ps(row, e);
       tile_sum = _mm512_add_ps(tile_sum, e);
     }
@@ -266,7 +271,9 @@ void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) {
 void transpose_rows(const float* src, int64_t ld, int64_t rows, int64_t dp, float* dst,
                     int64_t tp) {
   std::fill(dst + rows / kTile * kTile * dp, dst + tp * dp, 0.0f);  // the partial last tile
-  auto at = [&](int64_t t, int64_t d) { return dst + t / kTile * kTile * dp + d * kTile + t % kTile; };
+  auto at = [&](int64_t t, int64_t d) {
+    return dst + t / kTile * kTile * dp + d * kTile + t % kTile;
+  };
   int64_t t = 0;
 #ifdef __AVX512F__
   for (; t + 16 <= rows; t += 16)
@@ -283,11 +290,13 @@ float* as_f32(T* p) {
   return nullptr;
 }
 
+// The problem's sizes, plus head_dim padded to whole vectors (dp) and seq to whole tiles (tp).
 struct Dims {
   int64_t b, h, hkv, t, d, group, dp, tp, tiles;
   explicit Dims(const AttentionArgs& a)
-      : b(a.batch), h(a.heads), hkv(a.kv_heads), t(a.seq), d(a.head_dim), group(a.heads / a.kv_heads),
-        dp(round_up(a.head_dim, 16)), tp(round_up(a.seq, kTile)), tiles(tp / kTile) {}
+      : b(a.batch), h(a.heads), hkv(a.kv_heads), t(a.seq), d(a.head_dim),
+        group(a.heads / a.kv_heads), dp(round_up(a.head_dim, 16)), tp(round_up(a.seq, kTile)),
+        tiles(tp / kTile) {}
   // Keys of key tile j that query row r of query tile i sees.
   int visible(bool causal, int64_t i, int64_t j, int r) const {
     const int64_t nk = std::min<int64_t>(kTile, t - j * kTile);
@@ -396,8 +405,9 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
     const Tri tri_n = args.causal ? Tri::limit_n : Tri::none;
     const Tri tri_k = args.causal ? Tri::limit_k : Tri::none;
     const Tri tri_s = args.causal ? Tri::start_k : Tri::none;
-    auto zero = [&](float* x, int64_t ld) {  // the rows of a working array, padding too
-      for (int64_t t = 0; t < z.t; ++t) std::fill(x + t * ld, x + t * ld + (in_place ? z.d : dp), 0.0f);
+    const int64_t width = in_place ? z.d : dp;  // of a working row, padding included
+    auto zero = [&](float* x, int64_t ld) {
+      for (int64_t t = 0; t < z.t; ++t) std::fill(x + t * ld, x + t * ld + width, 0.0f);
     };
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < z.b * z.hkv; ++task) {
@@ -428,7 +438,8 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
         for (int64_t t = 0; t < z.t; ++t) {
           float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-          for (int64_t c = 0; c < z.d; ++c) acc += dow[t * ldq_w + c] * load(out, qoff + t * ldq + c);
+          for (int64_t c = 0; c < z.d; ++c)
+            acc += dow[t * ldq_w + c] * load(out, qoff + t * ldq + c);
           di[t] = acc;
           ls[t] = lse[(b * z.h + h) * z.t + t];
         }
@@ -448,8 +459,10 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
               grad_row(p + r * kTile, ds + r * kTile, n, args.scale, ls[t0 + r], di[t0 + r]);
             }
             // dV += P^T dO, dK += dS^T q, dQ += dS K.
-            gemm(nk, dp, m, p, kTile, true, doi, ldq_w, dvw + j0 * ldk_w, ldk_w, false, tri_s, diag);
-            gemm(nk, dp, m, ds, kTile, true, qi, ldq_w, dkw + j0 * ldk_w, ldk_w, false, tri_s, diag);
+            float* dvj = dvw + j0 * ldk_w;
+            float* dkj = dkw + j0 * ldk_w;
+            gemm(nk, dp, m, p, kTile, true, doi, ldq_w, dvj, ldk_w, false, tri_s, diag);
+            gemm(nk, dp, m, ds, kTile, true, qi, ldq_w, dkj, ldk_w, false, tri_s, diag);
             gemm(m, dp, nk, ds, kTile, false, kw + j0 * ldk_w, ldk_w, dqw + t0 * ldq_w, ldq_w,
                  false, tri_k, diag);
           }
