@@ -27,7 +27,9 @@ std::string_view device_name(Device d) { return d == Device::CPU ? "cpu" : "meta
 namespace {
 constexpr size_t kAlign = 64;          // one cache line, and what AVX-512 loads like
 constexpr size_t kPage = 4096;
-constexpr int64_t kMaxCached = int64_t(1) << 30;  // past this, freed blocks go back at once
+// Past this, freed blocks go back to the system at once. A training step repeats its sizes,
+// so the cache settles at about the step's peak; the cap only guards odd workloads.
+constexpr int64_t kMaxCached = int64_t(16) << 30;
 }  // namespace
 
 Allocator::Allocator(Device device) : device_(device) {}
@@ -50,6 +52,14 @@ void* Allocator::allocate(size_t bytes, Category category) {
   size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   int c = static_cast<int>(category);
+  // The budget holds for live bytes whether or not the block comes from the cache.
+  if (budget_ > 0 && stats_.total_live + int64_t(size) > budget_)
+    throw OutOfBudget(fmt::format(
+        "allocating {} of {} while running {} would pass the memory budget of {} "
+        "({} already live)",
+        format_bytes(size), category_name(category),
+        OpScope::current().empty() ? "setup" : OpScope::current(), format_bytes(budget_),
+        format_bytes(stats_.total_live)));
   void* ptr = nullptr;
   bool from_cache = false;
   auto it = cache_.find(size);
@@ -62,13 +72,6 @@ void* Allocator::allocate(size_t bytes, Category category) {
   if (!from_cache) {
     if (budget_ > 0 && stats_.total_live + stats_.cached + int64_t(size) > budget_)
       drop_cache_locked();
-    if (budget_ > 0 && stats_.total_live + int64_t(size) > budget_)
-      throw OutOfBudget(fmt::format(
-          "allocating {} of {} while running {} would pass the memory budget of {} "
-          "({} already live)",
-          format_bytes(size), category_name(category),
-          OpScope::current().empty() ? "setup" : OpScope::current(), format_bytes(budget_),
-          format_bytes(stats_.total_live)));
     if (device_ == Device::CPU) {
       ptr = std::aligned_alloc(kAlign, size);
       if (!ptr) {

@@ -8,7 +8,12 @@
 namespace bb {
 
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& dims) {
-  Tensor out = x.view(dims);
+  Tensor out;
+  try {
+    out = x.view(dims);
+  } catch (const ShapeError& e) {
+    shape_error("reshape", e.what());
+  }
   Shape in = x.shape();
   record("reshape", {x}, {out}, [in](const std::vector<Tensor>& g) {
     return std::vector<Tensor>{g[0].view(in.vec())};
@@ -24,14 +29,14 @@ Tensor permute(const Tensor& x, const std::vector<int>& perm) {
   std::vector<int64_t> dims(x.ndim());
   std::vector<int> inverse(x.ndim(), -1);
   for (int i = 0; i < x.ndim(); ++i) {
-    int p = x.shape().normalize_axis(perm[i]);
+    int p = check_axis("permute", x, perm[i]);
     if (inverse[p] >= 0) shape_error("permute", "an axis is named twice");
     inverse[p] = i;
     dims[i] = x.dim(p);
   }
   Tensor out = Tensor::empty(Shape(dims), x.dtype(), x.device());
   std::vector<int> pn(x.ndim());
-  for (int i = 0; i < x.ndim(); ++i) pn[i] = x.shape().normalize_axis(perm[i]);
+  for (int i = 0; i < x.ndim(); ++i) pn[i] = check_axis("permute", x, perm[i]);
   kernels(x).permute(x, out, pn.data());
   record("permute", {x}, {out}, [inverse](const std::vector<Tensor>& g) {
     return std::vector<Tensor>{permute(g[0], inverse)};
@@ -42,14 +47,14 @@ Tensor permute(const Tensor& x, const std::vector<int>& perm) {
 Tensor transpose(const Tensor& x, int d0, int d1) {
   std::vector<int> perm(x.ndim());
   std::iota(perm.begin(), perm.end(), 0);
-  std::swap(perm[x.shape().normalize_axis(d0)], perm[x.shape().normalize_axis(d1)]);
+  std::swap(perm[check_axis("transpose", x, d0)], perm[check_axis("transpose", x, d1)]);
   return permute(x, perm);
 }
 
 Tensor slice(const Tensor& x, int dim, int64_t start, int64_t length) {
   OpScope scope("slice");
   check_defined("slice", x, "input");
-  int d = x.shape().normalize_axis(dim);
+  int d = check_axis("slice", x, dim);
   if (start < 0 || length < 0 || start + length > x.dim(d))
     shape_error("slice", fmt::format("[{}, {}) is outside dim {} of {}", start, start + length, d,
                                      x.shape().str()));
@@ -72,7 +77,7 @@ Tensor concat(const std::vector<Tensor>& xs, int dim) {
   OpScope scope("concat");
   if (xs.empty()) shape_error("concat", "no tensors given");
   const Tensor& x0 = xs[0];
-  int d = x0.shape().normalize_axis(dim);
+  int d = check_axis("concat", x0, dim);
   std::vector<int64_t> dims = x0.shape().vec();
   dims[d] = 0;
   std::vector<int64_t> sizes;
@@ -100,7 +105,7 @@ Tensor concat(const std::vector<Tensor>& xs, int dim) {
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int dim) {
   OpScope scope("split");
   check_defined("split", x, "input");
-  int d = x.shape().normalize_axis(dim);
+  int d = check_axis("split", x, dim);
   int64_t total = std::accumulate(sizes.begin(), sizes.end(), int64_t(0));
   if (total != x.dim(d))
     shape_error("split", fmt::format("sizes add up to {}, dim {} of {} is {}", total, d,

@@ -46,7 +46,10 @@ MatmulPlan plan_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 
 // Gradient of a (stored as given) for c = op(a) op(b).
 Tensor grad_a(const Tensor& dc, const Tensor& b, bool ta, bool tb) {
-  return ta ? matmul(b, dc, tb, true) : matmul(dc, b, false, !tb);
+  if (!ta) return matmul(dc, b, false, !tb);
+  // a stored (k, m) per batch entry against a shared b: (dc op(b)^T)^T per entry.
+  if (b.ndim() == 2 && dc.ndim() > 2) return transpose(matmul(dc, b, false, !tb), -1, -2);
+  return matmul(b, dc, tb, true);
 }
 
 // Gradient of b. A b shared over a's batch takes the sum over the batch: with a plain a

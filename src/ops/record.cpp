@@ -68,4 +68,11 @@ void check_same_device(std::string_view op, const Tensor& a, const Tensor& b) {
                                 device_name(a.device()), device_name(b.device())));
 }
 
+int check_axis(std::string_view op, const Tensor& t, int axis) {
+  int a = axis < 0 ? axis + t.ndim() : axis;
+  if (a < 0 || a >= t.ndim())
+    shape_error(op, fmt::format("axis {} is out of range for {}", axis, t.desc()));
+  return a;
+}
+
 }  // namespace bb

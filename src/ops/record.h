@@ -38,5 +38,7 @@ void check_defined(std::string_view op, const Tensor& t, std::string_view name);
 void check_float(std::string_view op, const Tensor& t, std::string_view name);
 void check_dtype(std::string_view op, const Tensor& t, DType want, std::string_view name);
 void check_same_device(std::string_view op, const Tensor& a, const Tensor& b);
+// The axis (negative counts from the end) as an index, or a ShapeError naming the op.
+int check_axis(std::string_view op, const Tensor& t, int axis);
 
 }  // namespace bb

@@ -24,7 +24,7 @@ Tensor expand_middle(const Tensor& g, const Shape& full, int64_t outer, int64_t 
 Tensor sum(const Tensor& x, int dim, bool keepdim) {
   OpScope scope("sum");
   check_float("sum", x, "input");
-  int d = x.shape().normalize_axis(dim);
+  int d = check_axis("sum", x, dim);
   int64_t outer = x.shape().prod(0, d), n = x.dim(d), inner = x.shape().prod(d + 1, x.ndim());
   std::vector<int64_t> dims = x.shape().vec();
   if (keepdim) dims[d] = 1;
@@ -39,7 +39,7 @@ Tensor sum(const Tensor& x, int dim, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, int dim, bool keepdim) {
-  int d = x.shape().normalize_axis(dim);
+  int d = check_axis("mean", x, dim);
   return scale(sum(x, d, keepdim), 1.0f / static_cast<float>(x.dim(d)));
 }
 

@@ -1,7 +1,8 @@
 // Memory-efficient (flash-style) attention on the CPU. Forward tiles over keys with an
 // online softmax; backward recomputes probabilities from the saved log-sum-exp. All math is
-// f32 on 64x64 tiles in per-thread scratch, done by one register-blocked micro-kernel
-// (AVX-512 intrinsics, with a portable fallback). Head h reads kv head h / (heads / kv_heads).
+// f32 on 64x64 score tiles in per-thread scratch, multiplied by one register-blocked
+// micro-kernel (AVX-512 intrinsics, with a portable fallback). Head h reads kv head
+// h / (heads / kv_heads); no (seq, seq) matrix is ever formed.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

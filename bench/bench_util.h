@@ -1,0 +1,66 @@
+// Shared pieces of the benchmarks: the matmul ceiling measured in the same process, robust
+// statistics of repeated timings, and a stream of random tokens.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/tensor.h"
+#include "data/dataset.h"
+
+namespace bb::bench {
+
+inline double seconds_of(const std::function<void()>& fn) {
+  auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Stats {
+  double min = 0, median = 0, max = 0;
+};
+
+inline Stats stats_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v.front(), v[v.size() / 2], v.back()};
+}
+
+// oneDNN's own matmul rate on this machine now (GFLOP/s, best of several), on a square
+// product large enough to reach its peak: the ceiling the other figures are compared to.
+inline double matmul_ceiling_gflops(DType dtype, int64_t n = 2048, int reps = 5) {
+  Tensor a = Tensor::full(Shape{n, n}, 0.01f, dtype), b = Tensor::full(Shape{n, n}, 0.02f, dtype);
+  Tensor c = Tensor::empty(Shape{n, n}, dtype);
+  MatmulArgs args{.batch = 1, .m = n, .n = n, .k = n};
+  Backend& k = backend_for(Device::CPU);
+  k.matmul(a, b, Tensor(), c, args);
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) best = std::min(best, seconds_of([&] { k.matmul(a, b, Tensor(), c, args); }));
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+// Uniform random tokens (B, T) with next-token targets; sample i is fixed by its index.
+class RandomTokens final : public Dataset {
+ public:
+  RandomTokens(int64_t vocab, int64_t seq) : vocab_(vocab), seq_(seq) {}
+  Batch batch(int64_t first, int64_t count) const override {
+    Batch b;
+    b.tokens = Tensor::empty(Shape{count, seq_}, DType::I64);
+    b.targets = Tensor::empty(Shape{count, seq_}, DType::I64);
+    for (int64_t i = 0; i < count * seq_; ++i) {
+      uint64_t r = mix64(static_cast<uint64_t>(first) * 1000003 + i);
+      b.tokens.data<int64_t>()[i] = static_cast<int64_t>(r % vocab_);
+      b.targets.data<int64_t>()[i] = static_cast<int64_t>((r >> 32) % vocab_);
+    }
+    b.target_count = count * seq_;
+    b.samples = count;
+    return b;
+  }
+
+ private:
+  int64_t vocab_, seq_;
+};
+
+}  // namespace bb::bench

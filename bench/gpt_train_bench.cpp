@@ -1,0 +1,73 @@
+// GPT training throughput: tokens/s, model FLOP utilisation against the matmul ceiling
+// measured in the same process, and peak memory (counted and resident). One configuration
+// per process, like the PyTorch peer (../shared/peers/torch_gpt_bench.py), with the same
+// model, optimizer (AdamW, clip 1.0) and timing (median over steps after warmup).
+// Run bench/run_gpt_bench.sh to get ours and the peer's figures in one run, as ratios.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bench_util.h"
+#include "core/process_memory.h"
+#include "models/gpt2.h"
+#include "optim/optimizer.h"
+#include "train/job.h"
+#include "train/trainer.h"
+
+using namespace bb;
+
+int main(int argc, char** argv) {
+  CLI::App app{"GPT training benchmark"};
+  int64_t layers = 6, heads = 6, embd = 384, vocab = 50257, seq = 256, mb = 8, accum = 1, steps = 5, warmup = 1;
+  std::string precision = "fp32", tag;
+  app.add_option("--layers", layers);
+  app.add_option("--heads", heads);
+  app.add_option("--embd", embd);
+  app.add_option("--vocab", vocab);
+  app.add_option("--seq", seq);
+  app.add_option("--mb", mb);
+  app.add_option("--accum", accum);
+  app.add_option("--steps", steps);
+  app.add_option("--warmup", warmup);
+  app.add_option("--precision", precision, "fp32 or bf16");
+  app.add_option("--tag", tag);
+  CLI11_PARSE(app, argc, argv);
+
+  GPT2Config cfg{.n_layer = layers, .n_head = heads, .n_embd = embd, .block_size = seq, .vocab_size = vocab};
+  GPT2 model(cfg, 0);
+  AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{.beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = 0.1f});
+  bench::RandomTokens data(vocab, seq);
+  SingleProcess comm;
+  Trainer trainer(gpt2_loss(model), opt, data, Schedule{.kind = "constant", .lr = 6e-4f},
+                  TrainerOptions{.micro_batch = mb, .grad_accum = accum, .grad_clip = 1.0f,
+                                 .precision = parse_precision(precision)},
+                  comm);
+  const int64_t rss_init = peak_rss_bytes();
+  for (int64_t i = 0; i < warmup; ++i) trainer.step();
+  std::vector<double> times;
+  double loss = 0;
+  for (int64_t i = 0; i < steps; ++i) times.push_back(bench::seconds_of([&] { loss = trainer.step().loss; }));
+  const int64_t peak_rss = peak_rss_bytes();
+  const MemoryStats mem = Allocator::of(Device::CPU).stats();
+
+  // Ceiling after the run, so measuring it does not raise the run's peak memory.
+  const double ceiling = bench::matmul_ceiling_gflops(precision == "bf16" ? DType::BF16 : DType::F32);
+  const double matmul_params = layers * 12.0 * embd * embd + double(vocab) * embd;
+  const double flop_per_token = 6.0 * matmul_params + 12.0 * layers * seq * embd;
+  bench::Stats s = bench::stats_of(times);
+  const double tokens = double(mb) * seq * accum;
+  const double tok_s = tokens / s.median;
+  nlohmann::json out = {
+      {"impl", "bigbatch"}, {"tag", tag}, {"layers", layers}, {"embd", embd}, {"vocab", vocab}, {"seq", seq},
+      {"mb", mb}, {"accum", accum}, {"precision", precision},
+      {"params_M", model.parameter_count() / 1e6},
+      {"step_s_min", s.min}, {"step_s_med", s.median}, {"step_s_max", s.max},
+      {"tok_s_med", tok_s}, {"tok_s_best", tokens / s.min},
+      {"mfu", tok_s * flop_per_token / (ceiling * 1e9)}, {"matmul_ceiling_gflops", ceiling},
+      {"model_gflops", tok_s * flop_per_token / 1e9},
+      {"peak_rss_MiB", peak_rss / 1048576.0}, {"rss_init_MiB", rss_init / 1048576.0},
+      {"counted_peak_MiB", mem.total_peak / 1048576.0}, {"loss", loss}};
+  fmt::print("{}\n", out.dump());
+  return 0;
+}
