@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{.beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = 0.1f});
   bench::RandomTokens data(vocab, seq);
   SingleProcess comm;
-  Trainer trainer(gpt2_loss(model), opt, data, Schedule{.kind = "constant", .lr = 6e-4f},
+  Trainer trainer(lm_loss(model), opt, data, Schedule{.kind = "constant", .lr = 6e-4f},
                   TrainerOptions{.micro_batch = mb, .grad_accum = accum, .grad_clip = 1.0f,
                                  .precision = parse_precision(precision)},
                   comm);

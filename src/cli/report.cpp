@@ -29,7 +29,7 @@ std::string progress_line(const StepResult& r, double seconds, int64_t total_ste
   return s;
 }
 
-std::string sample_text(const GPT2& model, const Tokenizer& tok, const std::string& prompt,
+std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
                         int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed) {
   NoGradGuard no_grad;
   SamplingOptions o;
@@ -38,7 +38,7 @@ std::string sample_text(const GPT2& model, const Tokenizer& tok, const std::stri
   o.top_k = top_k;
   o.eos_id = tok.eos_id();
   o.seed = seed;
-  const int64_t vocab = model.config().vocab_size;
+  const int64_t vocab = model.vocab_size();
   auto next = [&](const std::vector<int64_t>& ctx) {
     Tensor ids = Tensor::from_ints(Shape{1, static_cast<int64_t>(ctx.size())}, ctx);
     Tensor logits = model.logits(ids, Context{});
@@ -47,10 +47,10 @@ std::string sample_text(const GPT2& model, const Tokenizer& tok, const std::stri
   };
   std::vector<int64_t> ids = tok.encode(prompt);
   if (ids.empty()) ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);
-  return tok.decode(generate(next, ids, o, model.config().block_size));
+  return tok.decode(generate(next, ids, o, model.max_positions()));
 }
 
-void print_sample(const GPT2& model, const Tokenizer& tok, const RunConfig& cfg) {
+void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg) {
   std::string text = sample_text(model, tok, cfg.sample.prompt, cfg.sample.max_new_tokens,
                                  cfg.sample.temperature, cfg.sample.top_k, static_cast<uint64_t>(cfg.train.seed));
   fmt::print("sample:\n{}\n", text);

@@ -6,7 +6,7 @@
 
 #include "core/allocator.h"
 #include "data/tokenizer.h"
-#include "models/gpt2.h"
+#include "models/causal_lm.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
@@ -16,9 +16,9 @@ nlohmann::json step_metrics(const StepResult& r, double seconds);
 std::string progress_line(const StepResult& r, double seconds, int64_t total_steps,
                           const MemoryStats& mem, const nlohmann::json& metrics);
 // Generates from cfg.sample.prompt and prints the text.
-void print_sample(const GPT2& model, const Tokenizer& tok, const RunConfig& cfg);
+void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg);
 // The sampled continuation of `prompt` (prompt included).
-std::string sample_text(const GPT2& model, const Tokenizer& tok, const std::string& prompt,
+std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
                         int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed);
 
 }  // namespace bb

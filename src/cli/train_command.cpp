@@ -13,7 +13,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/process_memory.h"
-#include "io/hf_gpt2.h"
+#include "io/hf_model.h"
 #include "train/checkpoint.h"
 #include "train/job.h"
 
@@ -95,7 +95,7 @@ int run_train(const TrainArgs& args) {
       return 0;
     }
   }
-  save_gpt2(cfg.out_dir, *job->model);
+  save_causal_lm(cfg.out_dir, *job->model);
   fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n",
              cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
   print_sample(*job->model, *job->tokenizer, cfg);

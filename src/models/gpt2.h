@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/causal_lm.h"
 #include "nn/context.h"
 #include "nn/layers.h"
 
@@ -35,7 +36,7 @@ class GPT2Block : public Module {
   std::shared_ptr<Linear> c_attn_, attn_proj_, c_fc_, mlp_proj_;
 };
 
-class GPT2 : public Module {
+class GPT2 : public CausalLM {
  public:
   // Weights initialised as GPT-2's reference code does, from `seed`.
   GPT2(const GPT2Config& c, uint64_t seed, Device device = Device::CPU);
@@ -46,9 +47,13 @@ class GPT2 : public Module {
   // Sum of cross-entropy over targets (B, T) that are not `ignore_index` (f32 scalar); the
   // number of counted targets goes to *count. Never holds all (B*T, V) logits.
   Tensor loss(const Tensor& tokens, const Tensor& targets, const Context& ctx, int64_t* count,
-              int64_t ignore_index = -100) const;
+              int64_t ignore_index = -100) const override;
   // Logits (B, T, V) of the tied head, for generation and evaluation.
-  Tensor logits(const Tensor& tokens, const Context& ctx) const;
+  Tensor logits(const Tensor& tokens, const Context& ctx) const override;
+  std::string model_type() const override { return "gpt2"; }
+  int64_t vocab_size() const override { return cfg_.vocab_size; }
+  int64_t max_positions() const override { return cfg_.block_size; }
+  int64_t num_blocks() const override { return cfg_.n_layer; }
 
   const std::vector<std::shared_ptr<GPT2Block>>& blocks() const { return blocks_; }
 

@@ -15,6 +15,9 @@ struct Context {
   uint64_t seed = 0;
   uint64_t step = 0;   // optimizer step
   uint64_t micro = 0;  // micro-batch within the window
+  // True while activation checkpointing replays a block: layers with side effects (BatchNorm
+  // running statistics) must not apply them a second time.
+  bool recomputing = false;
 
   // The stream of one dropout site (a stable number per place in the model).
   RngKey rng(uint64_t site) const {

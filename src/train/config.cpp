@@ -53,6 +53,7 @@ struct Field {
 
 std::vector<Field> fields(RunConfig& c) {
   return {
+      {{"model.type", "string", "gpt2"}, &c.model_type},
       {{"model.n_layer", "int", "transformer blocks"}, &c.model.n_layer},
       {{"model.n_head", "int", "attention heads"}, &c.model.n_head},
       {{"model.n_embd", "int", "width of the residual stream"}, &c.model.n_embd},

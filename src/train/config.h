@@ -10,6 +10,7 @@
 namespace bb {
 
 struct RunConfig {
+  std::string model_type = "gpt2";  // model.type
   GPT2Config model;
   struct Train {
     int64_t micro_batch_size = 16;

@@ -5,10 +5,11 @@
 
 #include "core/error.h"
 #include "core/grad_mode.h"
+#include "models/gpt2.h"
 
 namespace bb {
 
-LossFn gpt2_loss(const GPT2& model) {
+LossFn lm_loss(const CausalLM& model) {
   return [&model](const Batch& b, const Context& ctx, int64_t* count) {
     return model.loss(b.tokens, b.targets, ctx, count, kIgnoreIndex);
   };
@@ -44,6 +45,11 @@ TrainerOptions make_trainer_options(const RunConfig& cfg) {
   return o;
 }
 
+std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device) {
+  if (cfg.model_type == "gpt2") return std::make_unique<GPT2>(cfg.model, static_cast<uint64_t>(cfg.train.seed), device);
+  throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2)", cfg.model_type));
+}
+
 std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   auto job = std::make_unique<Job>();
   job->cfg = cfg;
@@ -59,15 +65,15 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   d.block_size = cfg.model.block_size;
   d.seed = static_cast<uint64_t>(cfg.train.seed);
   job->corpus = load_text_corpus(d, *job->tokenizer);
-  job->model = std::make_unique<GPT2>(cfg.model, static_cast<uint64_t>(cfg.train.seed));
+  job->model = make_causal_lm(cfg);
   job->optimizer = make_optimizer(cfg, *job->model);
   job->schedule = make_schedule(cfg);
-  job->trainer = std::make_unique<Trainer>(gpt2_loss(*job->model), *job->optimizer, *job->corpus.train,
+  job->trainer = std::make_unique<Trainer>(lm_loss(*job->model), *job->optimizer, *job->corpus.train,
                                            job->schedule, make_trainer_options(cfg), job->comm);
   return job;
 }
 
-double evaluate(const GPT2& model, const Dataset& data, int64_t batches, int64_t micro_batch,
+double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int64_t micro_batch,
                 Precision precision) {
   NoGradGuard no_grad;
   Context ctx{.compute = compute_dtype(precision), .training = false};

@@ -48,6 +48,7 @@ void Trainer::apply_gradients(StepResult& r) {
   scaler_.update(!finite_);
   r.loss_scale = scaler_.scale();
   opt_.zero_grad();
+  if (window_end_) window_end_();
   r.skipped = !finite_;
   r.step = steps_done();
 }

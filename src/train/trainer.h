@@ -56,11 +56,15 @@ class Trainer {
   // Restores the position of a checkpoint (the optimizer restores its own state).
   void restore(int64_t cursor, int64_t skipped, float scale, int64_t clean_steps);
   int64_t skipped_steps() const { return skipped_; }
+  // Runs once at the end of every window, after the update (BatchNorm merges the window's
+  // statistics into its running statistics here).
+  void on_window_end(std::function<void()> fn) { window_end_ = std::move(fn); }
   const TrainerOptions& options() const { return opt_o_; }
 
  private:
   void accumulate_window(int64_t samples, StepResult& r, double& loss_sum);
   bool finite_ = true;  // verdict of the last compute_gradients()
+  std::function<void()> window_end_;
   bool finish_gradients(int64_t tokens);  // sync, normalise, unscale, check; false = overflow
 
   LossFn loss_;

@@ -132,7 +132,7 @@ TEST(Accumulation, ScheduleAndClippingHappenOncePerOptimizerStep) {
   SingleProcess comm;
   Schedule sched{.kind = "cosine", .lr = 1.0f, .warmup_steps = 4, .total_steps = 8};
   const float clip = 1e-3f;  // far below the real norm, so every step clips
-  Trainer t(gpt2_loss(model), opt, data, sched, TrainerOptions{.micro_batch = 2, .grad_accum = 4, .grad_clip = clip}, comm);
+  Trainer t(lm_loss(model), opt, data, sched, TrainerOptions{.micro_batch = 2, .grad_accum = 4, .grad_clip = clip}, comm);
   for (int s = 0; s < 3; ++s) {
     StepResult r = t.step();
     EXPECT_GT(r.grad_norm, clip);

@@ -52,7 +52,7 @@ struct TinyRun {
                     : std::make_unique<AdamW>(default_param_groups(model.named_parameters()),
                                               AdamWOptions{.weight_decay = 0.1f})),
         opt(*opt_ptr),
-        trainer(gpt2_loss(model), opt, data,
+        trainer(lm_loss(model), opt, data,
                 Schedule{.kind = "cosine", .lr = 1e-2f, .warmup_steps = 2, .total_steps = 10},
                 TrainerOptions{.micro_batch = micro, .grad_accum = accum, .grad_clip = clip,
                                .precision = precision, .seed = 3},

@@ -1,0 +1,26 @@
+// CausalLM: what training, evaluation and generation need from a language model, so GPT-2
+// and Llama share the trainer, the CLI and the samplers.
+#pragma once
+#include <string>
+
+#include "nn/context.h"
+#include "nn/module.h"
+
+namespace bb {
+
+class CausalLM : public Module {
+ public:
+  virtual std::string model_type() const = 0;  // Hugging Face model_type: "gpt2", "llama"
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t max_positions() const = 0;
+  // Sum of cross-entropy over targets (B, T) that are not ignore_index (f32 scalar); the
+  // number of counted targets goes to *count. Never holds all (B*T, V) logits.
+  virtual Tensor loss(const Tensor& tokens, const Tensor& targets, const Context& ctx, int64_t* count,
+                      int64_t ignore_index = -100) const = 0;
+  // Logits (B, T, V), for generation and evaluation.
+  virtual Tensor logits(const Tensor& tokens, const Context& ctx) const = 0;
+  // Blocks that activation checkpointing may wrap, in order.
+  virtual int64_t num_blocks() const = 0;
+};
+
+}  // namespace bb
