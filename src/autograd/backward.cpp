@@ -44,7 +44,44 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
   backend_for(grad.device()).accumulate(grad, g, 1.0f);
 }
 
+namespace {
+
+// Where gradients for leaves go: accumulated into .grad(), or captured for the caller.
+struct LeafSink {
+  const std::vector<Tensor>* capture = nullptr;
+  std::vector<Tensor> captured;
+  void take(TensorImpl& leaf, const Tensor& g) {
+    if (capture)
+      for (size_t i = 0; i < capture->size(); ++i)
+        if ((*capture)[i].impl() == &leaf) {
+          captured[i] = captured[i].defined() ? add_grads(captured[i], g) : g;
+          return;
+        }
+    accumulate_grad(leaf, g);
+  }
+};
+
+void run_backward(const Tensor& root, const Tensor& seed, LeafSink& sink);
+
+}  // namespace
+
 void backward(const Tensor& root, const Tensor& seed) {
+  LeafSink sink;
+  run_backward(root, seed, sink);
+}
+
+std::vector<Tensor> backward_capture(const Tensor& root, const Tensor& seed,
+                                     const std::vector<Tensor>& capture) {
+  LeafSink sink;
+  sink.capture = &capture;
+  sink.captured.resize(capture.size());
+  run_backward(root, seed, sink);
+  return sink.captured;
+}
+
+namespace {
+
+void run_backward(const Tensor& root, const Tensor& seed, LeafSink& sink) {
   if (!needs_grad(root))
     throw ShapeError("backward: the tensor does not depend on anything that needs a gradient");
   NoGradGuard no_grad;
@@ -53,7 +90,7 @@ void backward(const Tensor& root, const Tensor& seed) {
   if (g0.shape() != root.shape())
     throw ShapeError(fmt::format("backward: seed {} does not match {}", g0.desc(), root.desc()));
   if (root.is_leaf()) {
-    accumulate_grad(*root.impl(), g0);
+    sink.take(*root.impl(), g0);
     return;
   }
   // Count, for each node, how many edges point at it from nodes reachable from the root.
@@ -98,7 +135,7 @@ void backward(const Tensor& root, const Tensor& seed) {
       if (!e.active()) continue;
       if (i < in_grads.size() && in_grads[i].defined()) {
         if (e.leaf) {
-          accumulate_grad(*e.leaf, in_grads[i]);
+          sink.take(*e.leaf, in_grads[i]);
         } else {
           auto& slot = pending[e.node.get()];
           slot.resize(e.node->output_shapes.size());
@@ -109,5 +146,7 @@ void backward(const Tensor& root, const Tensor& seed) {
     }
   }
 }
+
+}  // namespace
 
 }  // namespace bb

@@ -2,6 +2,8 @@
 // accumulate with += into f32 buffers (docs/notes/gradient-accumulation.md); each node's
 // saved tensors are freed as soon as its rule has run.
 #pragma once
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace bb {
@@ -9,6 +11,13 @@ namespace bb {
 // d(root)/d(leaf) * seed added into every leaf's .grad(); seed defaults to 1 (root must
 // then have one element).
 void backward(const Tensor& root, const Tensor& seed = Tensor());
+
+// Like backward(), but the gradients reaching the tensors in `capture` (leaves that
+// require grad) are returned, in order, instead of accumulated into their .grad(); other
+// leaves (parameters) accumulate as usual. Checkpointing uses it to get the gradient of a
+// replayed block's input.
+std::vector<Tensor> backward_capture(const Tensor& root, const Tensor& seed,
+                                     const std::vector<Tensor>& capture);
 
 // Adds g into the f32 gradient buffer of a leaf, creating it (zeroed, counted as gradients)
 // on first use.

@@ -9,13 +9,17 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/plan_support.h"
 #include "cli/report.h"
+#include "cli/vision_commands.h"
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/process_memory.h"
 #include "io/hf_model.h"
+#include "io/peft.h"
 #include "train/checkpoint.h"
 #include "train/job.h"
+#include "train/vision_job.h"
 
 namespace bb {
 namespace fs = std::filesystem;
@@ -43,12 +47,13 @@ int run_train(const TrainArgs& args) {
     a.config.clear();
   }
   RunConfig cfg = load_run_config(a.config, a.overrides);
+  if (is_vision_model_type(cfg.model_type)) return run_train_vision(a, cfg);  // cli/train_vision.cpp
   auto job = make_job(cfg);
   const std::string ckpt = cfg.out_dir + "/checkpoint";
   fs::create_directories(cfg.out_dir);
   const std::string config_yaml = to_yaml(cfg);
 
-  const int64_t tokens_per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps * cfg.model.block_size;
+  const int64_t tokens_per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps * job->block_size;
   fmt::print("bigbatch train: {} ({} parameters), {}\n",
              a.config.empty() ? "the default job" : a.config, job->model->parameter_count(), cfg.train.precision);
   fmt::print("  data {}: {} training tokens, {} validation tokens ({} tokenizer)\n", cfg.data.path,
@@ -57,6 +62,11 @@ int run_train(const TrainArgs& args) {
              cfg.train.micro_batch_size * cfg.train.grad_accum_steps, cfg.train.grad_accum_steps,
              cfg.train.micro_batch_size, tokens_per_step, cfg.train.steps);
 
+  fmt::print("  learning rate {:.3g}{}, checkpointing {}\n", scaled_lr(cfg),
+             cfg.train.lr_scaling == "none" ? std::string()
+                 : fmt::format(" ({} scaling of {:.3g} from an effective batch of {})", cfg.train.lr_scaling,
+                               cfg.train.lr, cfg.train.lr_reference_batch),
+             cfg.train.checkpointing);
   if (a.resume) {
     if (!checkpoint_exists(ckpt))
       throw FormatError(fmt::format("--resume: there is no checkpoint in {}", ckpt));
@@ -95,9 +105,15 @@ int run_train(const TrainArgs& args) {
       return 0;
     }
   }
-  save_causal_lm(cfg.out_dir, *job->model);
-  fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n",
-             cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
+  if (job->lora.r > 0) {  // LoRA: the adapter in PEFT's layout, not the frozen base
+    save_peft_adapter(cfg.out_dir, *job->model, job->lora, cfg.model_init);
+    fmt::print("saved the LoRA adapter {}/adapter_model.safetensors and adapter_config.json; peak memory {} counted, {} resident\n",
+               cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
+  } else {
+    save_causal_lm(cfg.out_dir, *job->model);
+    fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n",
+               cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
+  }
   print_sample(*job->model, *job->tokenizer, cfg);
   return 0;
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "nn/checkpoint_policy.h"
 #include "nn/context.h"
 #include "nn/module.h"
 
@@ -21,6 +22,12 @@ class CausalLM : public Module {
   virtual Tensor logits(const Tensor& tokens, const Context& ctx) const = 0;
   // Blocks that activation checkpointing may wrap, in order.
   virtual int64_t num_blocks() const = 0;
+
+  void set_checkpointing(CheckpointPolicy p) { checkpointing_ = p; }
+  const CheckpointPolicy& checkpointing() const { return checkpointing_; }
+
+ protected:
+  CheckpointPolicy checkpointing_;
 };
 
 }  // namespace bb

@@ -1,4 +1,5 @@
 // matmul and linear, with their gradient rules (each a pair of matmuls).
+#include "ops/matmul_grad.h"
 #include "ops/ops.h"
 #include "ops/record.h"
 
@@ -44,8 +45,10 @@ MatmulPlan plan_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return p;
 }
 
+}  // namespace
+
 // Gradient of a (stored as given) for c = op(a) op(b).
-Tensor grad_a(const Tensor& dc, const Tensor& b, bool ta, bool tb) {
+Tensor matmul_grad_a(const Tensor& dc, const Tensor& b, bool ta, bool tb) {
   if (!ta) return matmul(dc, b, false, !tb);
   // a stored (k, m) per batch entry against a shared b: (dc op(b)^T)^T per entry.
   if (b.ndim() == 2 && dc.ndim() > 2) return transpose(matmul(dc, b, false, !tb), -1, -2);
@@ -54,7 +57,7 @@ Tensor grad_a(const Tensor& dc, const Tensor& b, bool ta, bool tb) {
 
 // Gradient of b. A b shared over a's batch takes the sum over the batch: with a plain a
 // that is one tall product over the folded rows.
-Tensor grad_b(const Tensor& dc, const Tensor& a, const Tensor& b, bool ta, bool tb) {
+Tensor matmul_grad_b(const Tensor& dc, const Tensor& a, const Tensor& b, bool ta, bool tb) {
   if (b.ndim() == 2 && a.ndim() > 2) {
     if (!ta) {
       Tensor a2 = a.view({-1, a.dim(-1)});
@@ -67,8 +70,6 @@ Tensor grad_b(const Tensor& dc, const Tensor& a, const Tensor& b, bool ta, bool 
   return tb ? matmul(dc, a, true, ta) : matmul(a, dc, !ta, false);
 }
 
-}  // namespace
-
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   OpScope scope("matmul");
   MatmulPlan p = plan_matmul(a, b, ta, tb);
@@ -78,8 +79,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     Tensor sa = a.detach(), sb = b.detach();
     bool need_a = needs_grad(a), need_b = needs_grad(b);
     record("matmul", {a, b}, {c}, [sa, sb, ta, tb, need_a, need_b](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{need_a ? grad_a(g[0], sb, ta, tb) : Tensor(),
-                                 need_b ? grad_b(g[0], sa, sb, ta, tb) : Tensor()};
+      return std::vector<Tensor>{need_a ? matmul_grad_a(g[0], sb, ta, tb) : Tensor(),
+                                 need_b ? matmul_grad_b(g[0], sa, sb, ta, tb) : Tensor()};
     });
   }
   return c;
@@ -103,8 +104,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, WeightLayout
     record("linear", {x, w, bias}, {y}, [sx, sw, tb, nx, nw, nb](const std::vector<Tensor>& g) {
       Tensor db;
       if (nb) db = cast(sum_to(g[0], Shape{g[0].dim(-1)}), DType::F32);
-      return std::vector<Tensor>{nx ? grad_a(g[0], sw, false, tb) : Tensor(),
-                                 nw ? grad_b(g[0], sx, sw, false, tb) : Tensor(), db};
+      return std::vector<Tensor>{nx ? matmul_grad_a(g[0], sw, false, tb) : Tensor(),
+                                 nw ? matmul_grad_b(g[0], sx, sw, false, tb) : Tensor(), db};
     });
   }
   return y;

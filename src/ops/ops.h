@@ -21,6 +21,14 @@ enum class WeightLayout { kInOut, kOutIn };
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias,
               WeightLayout layout = WeightLayout::kOutIn);
 
+// --- fused linears for selective checkpointing (fused.cpp): same values and gradients as
+// linear(layer_norm(x)) and linear(activation(x)), but the intermediate is recomputed in
+// backward instead of saved.
+Tensor layer_norm_linear(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                         const Tensor& w, const Tensor& bias, WeightLayout layout);
+Tensor activation_linear(Activation f, const Tensor& x, const Tensor& w, const Tensor& bias,
+                         WeightLayout layout);
+
 // --- elementwise (elementwise.cpp). b repeats over a's leading dims: b's shape is a suffix
 // of a's, or b has one element.
 Tensor add(const Tensor& a, const Tensor& b);
@@ -74,5 +82,36 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets,
                             int64_t ignore_index = -100, int64_t* count = nullptr,
                             int64_t chunk_rows = 256);
+
+// --- vision (conv.cpp, pool.cpp, batch_norm.cpp): channels-last images (N, H, W, C).
+struct Conv2dParams {
+  int64_t stride = 1, padding = 0, groups = 1;
+};
+// x (N, H, W, C), w (O, KH, KW, C/groups) in x's dtype, bias (O) f32 or undefined ->
+// (N, OH, OW, O). The weight's and bias's gradients are f32.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p = {});
+struct Pool2dParams {
+  int64_t kernel = 2, stride = 0, padding = 0;  // stride 0 = kernel
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);  // divides by kernel^2
+Tensor global_avg_pool(const Tensor& x);                    // (N, H, W, C) -> (N, C)
+Tensor flatten(const Tensor& x);                            // (N, ...) -> (N, rest)
+// A training batch's statistics, f32 (C): mean and biased variance over `count` rows.
+struct BatchNormStats {
+  Tensor mean, var;
+  int64_t count = 0;
+};
+// y = act(xhat * gamma + beta + residual) over the last dim of x (..., C), gamma and beta
+// f32 (C); residual like x or undefined. batch_stats: xhat from this batch's statistics
+// (reported in *stats), else from running_mean / running_var (f32 (C)), whose gradient is
+// the plain affine one (frozen statistics).
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, bool batch_stats,
+                  float eps, const Tensor& residual = Tensor(), FusedAct act = FusedAct::kNone,
+                  BatchNormStats* stats = nullptr);
+// GroupNorm of x (N, ..., C) in `groups` groups of channels; gamma, beta f32 (C).
+Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
+                  float eps);
 
 }  // namespace bb

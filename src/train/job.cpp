@@ -3,9 +3,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
 #include "core/error.h"
 #include "core/grad_mode.h"
+#include "data/instruct_dataset.h"
+#include "data/tokenizer_files.h"
+#include "io/hf_model.h"
 #include "models/gpt2.h"
+#include "models/llama.h"
 
 namespace bb {
 
@@ -25,10 +33,17 @@ std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& mo
                                                       static_cast<float>(cfg.train.weight_decay)});
 }
 
+double scaled_lr(const RunConfig& cfg) {
+  if (cfg.train.lr_scaling == "none") return cfg.train.lr;
+  const double ratio = static_cast<double>(cfg.train.micro_batch_size * cfg.train.grad_accum_steps) /
+                       static_cast<double>(cfg.train.lr_reference_batch);
+  return cfg.train.lr * (cfg.train.lr_scaling == "sqrt" ? std::sqrt(ratio) : ratio);
+}
+
 Schedule make_schedule(const RunConfig& cfg) {
   Schedule s;
   s.kind = cfg.train.schedule;
-  s.lr = static_cast<float>(cfg.train.lr);
+  s.lr = static_cast<float>(scaled_lr(cfg));
   s.warmup_steps = cfg.train.warmup_steps;
   s.total_steps = cfg.train.steps;
   s.min_lr_ratio = static_cast<float>(cfg.train.min_lr_ratio);
@@ -45,27 +60,72 @@ TrainerOptions make_trainer_options(const RunConfig& cfg) {
   return o;
 }
 
+LlamaConfig llama_config(const RunConfig& cfg) {
+  LlamaConfig c;
+  c.hidden_size = cfg.model.n_embd;
+  c.num_hidden_layers = cfg.model.n_layer;
+  c.num_attention_heads = cfg.model.n_head;
+  c.num_key_value_heads = cfg.llama.n_kv_head > 0 ? cfg.llama.n_kv_head : cfg.model.n_head;
+  c.intermediate_size = cfg.llama.intermediate_size > 0 ? cfg.llama.intermediate_size
+                                                        : (8 * cfg.model.n_embd / 3 + 31) / 32 * 32;
+  c.vocab_size = cfg.model.vocab_size;
+  c.max_position_embeddings = cfg.model.block_size;
+  c.rope_theta = static_cast<float>(cfg.llama.rope_theta);
+  c.rms_norm_eps = static_cast<float>(cfg.llama.rms_norm_eps);
+  c.tie_word_embeddings = cfg.llama.tie_word_embeddings != 0;
+  return c;
+}
+
 std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device) {
-  if (cfg.model_type == "gpt2") return std::make_unique<GPT2>(cfg.model, static_cast<uint64_t>(cfg.train.seed), device);
-  throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2)", cfg.model_type));
+  if (!cfg.model_init.empty()) return load_causal_lm(cfg.model_init, device);
+  const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
+  if (cfg.model_type == "gpt2") return std::make_unique<GPT2>(cfg.model, seed, device);
+  if (cfg.model_type == "llama") return std::make_unique<Llama>(llama_config(cfg), seed, device);
+  throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2, llama)", cfg.model_type));
+}
+
+std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir) {
+  namespace fs = std::filesystem;
+  for (const char* f : {"tokenizer.json", "tokenizer.model", "vocab.json"})
+    if (fs::exists(fs::path(dir) / f)) return load_tokenizer(dir);
+  return std::make_unique<ByteTokenizer>();
+}
+
+LoraOptions lora_options(const RunConfig& cfg) {
+  LoraOptions o;
+  o.r = cfg.lora.r;
+  o.alpha = static_cast<float>(cfg.lora.alpha);
+  o.dropout = static_cast<float>(cfg.lora.dropout);
+  o.targets = split_target_modules(cfg.lora.target_modules);
+  o.base_dtype = cfg.lora.base_dtype == "bf16" ? DType::BF16 : DType::F32;
+  o.seed = static_cast<uint64_t>(cfg.train.seed);
+  return o;
 }
 
 std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   auto job = std::make_unique<Job>();
   job->cfg = cfg;
-  job->tokenizer = make_tokenizer(cfg.data.tokenizer);
-  if (cfg.model.vocab_size < job->tokenizer->vocab_size())
+  // model.init: the model, its config and (when the folder has them) its tokenizer files.
+  job->tokenizer = cfg.model_init.empty() ? make_tokenizer(cfg.data.tokenizer) : tokenizer_for_model(cfg.model_init);
+  job->model = make_causal_lm(cfg);
+  if (job->model->vocab_size() < job->tokenizer->vocab_size())
     throw ConfigError(fmt::format("model.vocab_size ({}) is smaller than the {} tokenizer's vocabulary ({})",
-                                  cfg.model.vocab_size, job->tokenizer->name(), job->tokenizer->vocab_size()));
+                                  job->model->vocab_size(), job->tokenizer->name(), job->tokenizer->vocab_size()));
+  job->block_size = std::min(cfg.model.block_size, job->model->max_positions());
   TextDataOptions d;
   d.path = cfg.data.path;
   d.format = cfg.data.format;
   d.separator = cfg.data.separator;
   d.val_fraction = cfg.data.val_fraction;
-  d.block_size = cfg.model.block_size;
+  d.block_size = job->block_size;
   d.seed = static_cast<uint64_t>(cfg.train.seed);
-  job->corpus = load_text_corpus(d, *job->tokenizer);
-  job->model = make_causal_lm(cfg);
+  job->corpus = cfg.data.format == "instruct" ? load_instruct_corpus(d, *job->tokenizer)
+                                              : load_text_corpus(d, *job->tokenizer);
+  if (cfg.lora.r > 0) {
+    job->lora = lora_options(cfg);
+    apply_lora(*job->model, job->lora);
+  }
+  job->model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
   job->optimizer = make_optimizer(cfg, *job->model);
   job->schedule = make_schedule(cfg);
   job->trainer = std::make_unique<Trainer>(lm_loss(*job->model), *job->optimizer, *job->corpus.train,

@@ -7,6 +7,7 @@
 #include "data/tokenizer.h"
 #include "dist/communicator.h"
 #include "models/causal_lm.h"
+#include "nn/lora.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "train/config.h"
@@ -23,7 +24,15 @@ struct Job {
   Schedule schedule;
   SingleProcess comm;
   std::unique_ptr<Trainer> trainer;
+  LoraOptions lora;  // lora.r > 0: the model carries adapters and only they train
+  int64_t block_size = 0;  // longest training sequence (model.block_size, capped by the model)
 };
+
+// The tokenizer files of a Hugging Face model folder when it has some (tokenizer.json,
+// tokenizer.model, vocab.json + merges.txt); else the byte tokenizer.
+std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir);
+// LoRA options from the lora.* keys.
+LoraOptions lora_options(const RunConfig& cfg);
 
 // Builds the job; the model starts from the seeded initialisation.
 std::unique_ptr<Job> make_job(const RunConfig& cfg);
@@ -34,6 +43,8 @@ std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device = D
 LossFn lm_loss(const CausalLM& model);
 std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& model);
 Schedule make_schedule(const RunConfig& cfg);
+// train.lr after train.lr_scaling: lr * (B_eff / B_ref) (linear) or its square root (sqrt).
+double scaled_lr(const RunConfig& cfg);
 TrainerOptions make_trainer_options(const RunConfig& cfg);
 
 // Mean loss per target token over `batches` micro-batches of the dataset (no gradients).

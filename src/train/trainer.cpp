@@ -54,7 +54,7 @@ void Trainer::apply_gradients(StepResult& r) {
 }
 
 void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum) {
-  const Tensor seed = Tensor::full(Shape{}, scaler_.scale());
+
   int64_t micro = 0;
   for (int64_t done = 0; done < samples; done += opt_o_.micro_batch, ++micro) {
     const int64_t n = std::min(opt_o_.micro_batch, samples - done);
@@ -64,8 +64,10 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
                 .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro)};
     int64_t count = 0;
     Tensor loss = loss_(batch, ctx, &count);
-    backward(loss, seed);
-    loss_sum += loss.item();
+    // The loss scale is the backward seed: no pass multiplies the loss. On the meta device
+    // (the planner's dry run) there are no values to read.
+    backward(loss, Tensor::full(Shape{}, scaler_.scale(), DType::F32, loss.device()));
+    if (!loss.is_meta()) loss_sum += loss.item();
     r.tokens += count;
     r.samples += n;
   }

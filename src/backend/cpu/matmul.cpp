@@ -73,33 +73,61 @@ Cached make(const MatmulArgs& p, bool has_bias, DType in, DType out) {
 
 }  // namespace
 
-void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
-                        const MatmulArgs& args) {
+namespace {
+
+void run_dnnl(const void* a, const void* b, const void* bias, void* c, DType in, DType out,
+              const MatmulArgs& args) {
   MatmulArgs p = args;
   // A weight shared by every batch entry of a plain (not transposed) a: one tall product.
   if (!p.b_batched && !p.trans_a && p.batch > 1) {
     p.m *= p.batch;
     p.batch = 1;
   }
-  Key key{p.batch, p.m, p.n, p.k, p.trans_a, p.trans_b, p.b_batched, p.accumulate,
-          bias.defined(), a.dtype(), c.dtype()};
+  Key key{p.batch, p.m, p.n, p.k, p.trans_a, p.trans_b, p.b_batched, p.accumulate, bias != nullptr, in, out};
   const Cached* prim;
   {
     std::lock_guard<std::mutex> lock(g_mu);
     auto it = g_cache.find(key);
-    if (it == g_cache.end())
-      it = g_cache.emplace(key, make(p, bias.defined(), a.dtype(), c.dtype())).first;
+    if (it == g_cache.end()) it = g_cache.emplace(key, make(p, bias != nullptr, in, out)).first;
     prim = &it->second;
   }
   auto& e = engine();
-  memory am(prim->a, e.engine, a.raw());
-  memory bm(prim->b, e.engine, b.raw());
-  memory cm(prim->c, e.engine, c.raw());
-  std::unordered_map<int, memory> io{
-      {DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-  if (bias.defined()) io.emplace(DNNL_ARG_BIAS, memory(prim->bias, e.engine, bias.raw()));
+  memory am(prim->a, e.engine, const_cast<void*>(a));
+  memory bm(prim->b, e.engine, const_cast<void*>(b));
+  memory cm(prim->c, e.engine, c);
+  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+  if (bias) io.emplace(DNNL_ARG_BIAS, memory(prim->bias, e.engine, const_cast<void*>(bias)));
   prim->prim.execute(e.stream, io);
   e.stream.wait();
+}
+
+// oneDNN has no f16 matmul for CPUs without AVX512-FP16: f16 operands are widened into
+// per-thread scratch (kernel-internal, like oneDNN's own scratchpad, so not counted) and
+// multiplied in f32, which is also what an f16 product accumulates in where it exists.
+const float* widen(const Tensor& t, std::vector<float>& buf) {
+  buf.resize(t.numel());
+  const auto* src = t.data<_Float16>();
+#pragma omp parallel for simd if (t.numel() > (1 << 15))
+  for (int64_t i = 0; i < t.numel(); ++i) buf[i] = static_cast<float>(src[i]);
+  return buf.data();
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
+                        const MatmulArgs& args) {
+  const void* bias_ptr = bias.defined() ? bias.raw() : nullptr;
+  if (a.dtype() != DType::F16) return run_dnnl(a.raw(), b.raw(), bias_ptr, c.raw(), a.dtype(), c.dtype(), args);
+  thread_local std::vector<float> wa, wb, wc;
+  const float* a32 = widen(a, wa);
+  const float* b32 = widen(b, wb);
+  if (c.dtype() != DType::F16) return run_dnnl(a32, b32, bias_ptr, c.raw(), DType::F32, c.dtype(), args);
+  if (args.accumulate) widen(c, wc);
+  else wc.resize(c.numel());
+  run_dnnl(a32, b32, bias_ptr, wc.data(), DType::F32, DType::F32, args);
+  auto* dst = c.data<_Float16>();
+#pragma omp parallel for simd if (c.numel() > (1 << 15))
+  for (int64_t i = 0; i < c.numel(); ++i) dst[i] = static_cast<_Float16>(wc[i]);
 }
 
 }  // namespace bb

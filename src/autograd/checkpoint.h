@@ -1,0 +1,17 @@
+// Activation checkpointing as a wrapper: y = checkpoint(block, x) keeps only x, runs the
+// block without recording, and re-runs it during backward, then back-propagates through
+// the replay. The block is told when it is a replay (models set Context::recomputing from
+// it, so dropout draws the same masks and BatchNorm does not update its statistics twice).
+// See docs/notes/checkpointing.md.
+#pragma once
+#include <functional>
+
+#include "core/tensor.h"
+
+namespace bb {
+
+using Block = std::function<Tensor(const Tensor& x, bool recomputing)>;
+
+Tensor checkpoint(const Block& block, const Tensor& x);
+
+}  // namespace bb

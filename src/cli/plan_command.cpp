@@ -1,0 +1,86 @@
+// `bigbatch plan` and the planning done by `bigbatch train --memory-budget`.
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/plan_support.h"
+#include "core/error.h"
+#include "core/process_memory.h"
+#include "train/planner.h"
+
+namespace bb {
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int64_t process_overhead_bytes() {
+  // What the process holds outside the allocator: the program, its libraries, the corpus in
+  // memory, oneDNN's and OpenMP's scratch. Read now, before the model exists, plus a margin
+  // for the kernels' own scratch that appears once training starts.
+  return current_rss_bytes() + (int64_t(48) << 20);
+}
+
+Plan plan_for(const RunConfig& cfg, int64_t budget, const std::string& precisions, const std::string& policies) {
+  PlanRequest req;
+  req.cfg = cfg;
+  req.budget = budget;
+  req.overhead = process_overhead_bytes();
+  if (!precisions.empty()) req.precisions = split_list(precisions);
+  if (!policies.empty()) req.policies = split_list(policies);
+  return make_plan(req);
+}
+
+int run_plan(const PlanArgs& a) {
+  std::string config = a.config;
+  std::vector<std::string> overrides = a.overrides;
+  if (config.find('=') != std::string::npos) {
+    overrides.insert(overrides.begin(), config);
+    config.clear();
+  }
+  RunConfig cfg = load_run_config(config, overrides);
+  const int64_t budget = parse_bytes(a.memory);
+  Plan plan = plan_for(cfg, budget, a.precisions, a.policies);
+  fmt::print("plan for an effective batch of {} sequences of {} tokens in {} (fixed process overhead {}):\n",
+             plan.effective_batch, cfg.model.block_size, format_bytes(budget),
+             format_bytes(plan.rows.empty() ? 0 : plan.rows[0].overhead));
+  fmt::print("{}", format_plan(plan, budget));
+  return plan.best >= 0 ? 0 : 1;
+}
+
+RunConfig plan_to_budget(const RunConfig& cfg, int64_t budget) {
+  Plan plan = plan_for(cfg, budget, "", "");
+  if (plan.best < 0) {
+    const PlanRow& s = plan.rows[plan.smallest];
+    const int64_t fixed = s.memory.peak[int(Category::Parameters)] + s.memory.peak[int(Category::Gradients)] +
+                          s.memory.peak[int(Category::OptimizerState)];
+    if (fixed + s.overhead > budget)
+      throw OutOfBudget(fmt::format("the memory budget of {} is smaller than the parameters, gradients and optimizer "
+                                    "state alone ({} with the process's {} fixed overhead)",
+                                    format_bytes(budget), format_bytes(fixed + s.overhead), format_bytes(s.overhead)));
+    throw OutOfBudget(fmt::format("no plan fits in {}: the smallest needs {} (micro-batch {}, checkpointing {}, {})",
+                                  format_bytes(budget), format_bytes(s.predicted_bytes()), s.micro_batch,
+                                  s.checkpointing, s.precision));
+  }
+  const PlanRow& r = plan.rows[plan.best];
+  fmt::print("  plan for {}: micro-batch {} x {} accumulation, checkpointing {}, {}; predicted peak {} "
+             "({} counted + {} fixed), {:.2f} s a step\n",
+             format_bytes(budget), r.micro_batch, r.accum, r.checkpointing, r.precision,
+             format_bytes(r.predicted_bytes()), format_bytes(r.memory.total_peak), format_bytes(r.overhead),
+             r.step_seconds);
+  // The allocator is held to what the plan left for counted memory.
+  Allocator::of(Device::CPU).set_budget(budget - r.overhead + Allocator::of(Device::CPU).stats().total_live);
+  return apply_plan(cfg, r);
+}
+
+}  // namespace bb

@@ -1,0 +1,51 @@
+// The planner: for an effective batch and a memory budget, dry-runs one training step on
+// the meta backend for each candidate (micro-batch size, checkpoint policy, precision),
+// predicts its peak memory by category exactly and its step time from FLOP counts and a
+// short calibration of the matmul kernels, and picks the fastest plan that fits.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/allocator.h"
+#include "train/config.h"
+
+namespace bb {
+
+struct PlanRequest {
+  RunConfig cfg;                          // model, data and the effective batch (B * K)
+  int64_t budget = 0;                     // bytes for the whole process
+  int64_t overhead = 0;                   // bytes the process holds outside the allocator
+  std::vector<std::string> precisions{"fp32", "bf16"};
+  std::vector<std::string> policies{"none", "selective", "every:2", "full"};
+};
+
+struct PlanRow {
+  int64_t micro_batch = 0, accum = 0;
+  std::string checkpointing, precision;
+  MemoryStats memory;                     // predicted: peak per category and total peak
+  double step_seconds = 0;
+  bool fits = false;
+  int64_t predicted_bytes() const;        // counted peak + the request's overhead
+  int64_t overhead = 0;
+};
+
+struct Plan {
+  std::vector<PlanRow> rows;
+  int best = -1;                          // fastest row that fits; -1 when none does
+  int smallest = -1;                      // the row needing the least memory
+  int64_t effective_batch = 0;
+};
+
+Plan make_plan(const PlanRequest& request);
+
+// The memory one training step of `cfg` takes on the meta backend (two steps are run, so the
+// steady state with gradient buffers in place is included).
+MemoryStats dry_run(const RunConfig& cfg);
+
+// cfg with a row's micro-batch, accumulation, checkpointing and precision.
+RunConfig apply_plan(const RunConfig& cfg, const PlanRow& row);
+
+// The plan as a table for the terminal; the best row is marked.
+std::string format_plan(const Plan& plan, int64_t budget);
+
+}  // namespace bb

@@ -1,0 +1,112 @@
+// The planner's dry run on the meta backend predicts the live counted bytes of a real
+// training run exactly (peak per category and in total), and its choices respect the
+// budget.
+#include <gtest/gtest.h>
+
+#include "core/allocator.h"
+#include "core/error.h"
+#include "tiny_job.h"
+#include "train/planner.h"
+
+namespace bb::test {
+namespace {
+
+RunConfig tiny_run_config(int64_t micro, int64_t accum, const std::string& policy, const std::string& precision) {
+  RunConfig c;
+  c.model = tiny_config();
+  c.model.n_layer = 3;
+  c.train.micro_batch_size = micro;
+  c.train.grad_accum_steps = accum;
+  c.train.checkpointing = policy;
+  c.train.precision = precision;
+  return c;
+}
+
+// Two steps of the real trainer on the CPU, peaks measured from a clean start.
+MemoryStats measured(const RunConfig& cfg) {
+  Allocator& cpu = Allocator::of(Device::CPU);
+  const MemoryStats before = cpu.stats();
+  cpu.reset_peaks();
+  {
+    std::unique_ptr<CausalLM> model = make_causal_lm(cfg);
+    model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
+    std::unique_ptr<Optimizer> opt = make_optimizer(cfg, *model);
+    TokenWindows data(token_stream(5000, 3), cfg.model.block_size, 1, "stream");
+    SingleProcess comm;
+    Trainer trainer(lm_loss(*model), *opt, data, make_schedule(cfg), make_trainer_options(cfg), comm);
+    trainer.step();
+    trainer.step();
+  }
+  MemoryStats s = cpu.stats();
+  for (int c = 0; c < kNumCategories; ++c) s.peak[c] -= before.live[c];
+  s.total_peak -= before.total_live;
+  return s;
+}
+
+TEST(Planner, DryRunPredictsTheMeasuredPeakExactly) {
+  for (auto [micro, accum, policy, precision] :
+       std::vector<std::tuple<int64_t, int64_t, std::string, std::string>>{
+           {4, 1, "none", "fp32"}, {2, 3, "none", "fp32"}, {2, 2, "selective", "fp32"},
+           {2, 2, "full", "bf16"}, {1, 4, "every:2", "bf16"}}) {
+    RunConfig cfg = tiny_run_config(micro, accum, policy, precision);
+    MemoryStats predicted = dry_run(cfg), real = measured(cfg);
+    SCOPED_TRACE(fmt::format("B={} K={} {} {}", micro, accum, policy, precision));
+    EXPECT_EQ(predicted.total_peak, real.total_peak);
+    for (int c = 0; c < kNumCategories; ++c) EXPECT_EQ(predicted.peak[c], real.peak[c]) << category_name(Category(c));
+  }
+}
+
+TEST(Planner, PicksTheFastestPlanThatFits) {
+  PlanRequest req;
+  req.cfg = tiny_run_config(8, 1, "none", "fp32");
+  req.precisions = {"fp32"};
+  req.policies = {"none", "full"};
+  req.budget = int64_t(1) << 40;  // everything fits
+  Plan all = make_plan(req);
+  ASSERT_GE(all.best, 0);
+  for (const PlanRow& r : all.rows) EXPECT_GE(r.step_seconds, all.rows[all.best].step_seconds);
+  EXPECT_EQ(all.rows.size(), 4u * 2u);  // micro-batches 1, 2, 4, 8 times two policies
+
+  // A budget between the smallest and the largest plan: the chosen plan fits, and so does
+  // nothing faster.
+  int64_t lo = all.rows[all.smallest].predicted_bytes(), hi = 0;
+  for (const PlanRow& r : all.rows) hi = std::max(hi, r.predicted_bytes());
+  req.budget = (lo + hi) / 2;
+  Plan mid = make_plan(req);
+  ASSERT_GE(mid.best, 0);
+  EXPECT_LE(mid.rows[mid.best].predicted_bytes(), req.budget);
+  EXPECT_LT(mid.rows[mid.best].predicted_bytes(), hi);
+}
+
+TEST(Planner, FullCheckpointingNeedsLessThanNone) {
+  MemoryStats none = dry_run(tiny_run_config(4, 1, "none", "fp32"));
+  MemoryStats full = dry_run(tiny_run_config(4, 1, "full", "fp32"));
+  MemoryStats bf16 = dry_run(tiny_run_config(4, 1, "none", "bf16"));
+  EXPECT_LT(full.peak[int(Category::Activations)], none.peak[int(Category::Activations)]);
+  EXPECT_LT(bf16.peak[int(Category::Activations)], none.peak[int(Category::Activations)]);
+  EXPECT_EQ(full.peak[int(Category::Parameters)], none.peak[int(Category::Parameters)]);
+}
+
+TEST(Planner, NothingFitsIsReported) {
+  PlanRequest req;
+  req.cfg = tiny_run_config(4, 1, "none", "fp32");
+  req.budget = 1024;
+  Plan p = make_plan(req);
+  EXPECT_EQ(p.best, -1);
+  ASSERT_GE(p.smallest, 0);
+  EXPECT_NE(format_plan(p, req.budget).find("nothing fits"), std::string::npos);
+}
+
+TEST(Planner, RunUnderTheBudgetNeverPassesIt) {
+  RunConfig cfg = tiny_run_config(2, 2, "selective", "fp32");
+  const int64_t need = dry_run(cfg).total_peak;
+  Allocator& cpu = Allocator::of(Device::CPU);
+  cpu.set_budget(cpu.stats().total_live + need);  // exactly the prediction
+  EXPECT_NO_THROW(measured(cfg));
+  cpu.set_budget(cpu.stats().total_live + need - 4096);  // a page less must be refused
+  EXPECT_THROW(measured(cfg), OutOfBudget);
+  cpu.set_budget(0);
+}
+
+}  // namespace
+}  // namespace bb::test
