@@ -8,6 +8,11 @@ packages=(
   libdnnl-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes          # the default job's corpus
+  dataset-fashion-mnist          # the vision configs' data (IDX files)
+  libstb-dev                     # stb_image: PNG/JPEG image folders
+  nodejs                         # runs onnxruntime-node in the ONNX export test
+  libsentencepiece-dev sentencepiece  # SentencePiece tokenizers; spm_train for their test
+  jargon-text                    # text for the GPT-2 tokenizer test and docs/finetune.md
 )
 
 missing=()
@@ -20,3 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The ONNX export test runs the exported model in onnxruntime-node (its CPU binary ships
+# inside the npm package; the install script only fetches optional CUDA files, so skip it).
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $([ "$(id -u)" -ne 0 ] && echo sudo || true) apt-get install -y -qq --no-install-recommends npm
+fi
+bash "$(dirname "$0")/setup_onnx_node.sh"
+bash "$(dirname "$0")/setup_node_tools.sh"

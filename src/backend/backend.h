@@ -29,6 +29,31 @@ struct MatmulArgs {
   bool accumulate = false; // c += a b instead of c = a b
 };
 
+// A 2-D convolution over channels-last tensors: x (n, h, w, c) -> y (n, oh, ow, o), weights
+// (o, kh, kw, c / groups). Padding is pad_* before each spatial dim; what follows is implied
+// by the output size.
+struct ConvArgs {
+  int64_t n = 0, h = 0, w = 0, c = 0;
+  int64_t o = 0, kh = 1, kw = 1, oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t groups = 1;
+};
+
+// A pooling window over channels-last x (n, h, w, c) -> y (n, oh, ow, c).
+struct PoolArgs {
+  int64_t n = 0, h = 0, w = 0, c = 0, oh = 0, ow = 0;
+  int64_t kh = 1, kw = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+};
+
+// An activation fused into a norm's output pass (one pass over memory instead of two).
+enum class FusedAct : uint8_t { kNone, kRelu, kRelu6 };
+
+struct BatchNormArgs {
+  float eps = 1e-5f;
+  bool batch_stats = true;  // normalise with this batch's statistics, else the given ones
+  FusedAct act = FusedAct::kNone;
+};
+
 struct AttentionArgs {
   int64_t batch = 0, heads = 0, kv_heads = 0, seq = 0, head_dim = 0;
   bool causal = true;
@@ -131,6 +156,48 @@ class Backend {
                    float momentum, float weight_decay, bool nesterov) = 0;
   // True when any element is inf or NaN (the fp16 overflow check).
   virtual bool has_nonfinite(const Tensor& t) = 0;
+
+  // --- vision (conv.cpp, pool.cpp, batchnorm.cpp, groupnorm.cpp): channels-last tensors.
+  // y = conv(x, w) [+ bias]; x, w, y one dtype (f32 or bf16), bias f32 or undefined.
+  virtual void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                      const ConvArgs& a) = 0;
+  // dx (like dy) = the gradient of conv2d's input.
+  virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
+                                    const ConvArgs& a) = 0;
+  // dw (f32, (o, kh, kw, c / groups)) and dbias (f32 or undefined), written, not accumulated.
+  virtual void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                                       const Tensor& dbias, const ConvArgs& a) = 0;
+  // Max pooling; backward sends each window's gradient to its first maximal element.
+  virtual void max_pool2d(const Tensor& x, const Tensor& y, const PoolArgs& a) = 0;
+  virtual void max_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                   const Tensor& dx, const PoolArgs& a) = 0;
+  // Average pooling, dividing by kh * kw (padding counts, as in PyTorch's default).
+  virtual void avg_pool2d(const Tensor& x, const Tensor& y, const PoolArgs& a) = 0;
+  virtual void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const PoolArgs& a) = 0;
+  // BatchNorm over the last dim of x (rows, c): y = act(xhat * gamma + beta [+ residual]).
+  // With batch_stats, mean and var (biased) are this batch's and written; otherwise they
+  // are copied from running_mean / running_var. rstd = 1 / sqrt(var + eps) is written. All
+  // statistics and gamma, beta are f32 (c); x, y, residual one dtype.
+  virtual void batchnorm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& residual, const Tensor& running_mean,
+                         const Tensor& running_var, const BatchNormArgs& args,
+                         const Tensor& mean, const Tensor& var, const Tensor& rstd,
+                         const Tensor& y) = 0;
+  // dx (like x), dgamma and dbeta (f32, written); dresidual (like x, or undefined) receives
+  // the gradient of the sum before the activation. y is batchnorm's output (for act's mask).
+  virtual void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y,
+                                  const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                  const BatchNormArgs& args, const Tensor& dx,
+                                  const Tensor& dgamma, const Tensor& dbeta,
+                                  const Tensor& dresidual) = 0;
+  // GroupNorm of x (n, ..., c) over groups of c / groups channels; mean, rstd (n, groups) f32.
+  virtual void groupnorm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         int64_t groups, float eps, const Tensor& y, const Tensor& mean,
+                         const Tensor& rstd) = 0;
+  virtual void groupnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& mean, const Tensor& rstd, int64_t groups,
+                                  const Tensor& dx, const Tensor& dgamma,
+                                  const Tensor& dbeta) = 0;
 };
 
 // The backend that runs a device's kernels. Adding one is a folder under backend/ and a line

@@ -11,6 +11,7 @@ struct TrainArgs {
   std::vector<std::string> overrides;
   bool resume = false;
   int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps of this run
+  std::string memory_budget;  // plan micro-batch, checkpointing and precision to fit this
 };
 int run_train(const TrainArgs& a);
 
@@ -25,8 +26,24 @@ struct GenerateArgs {
   int64_t max_new_tokens = 200, top_k = 40;
   double temperature = 0.8;
   uint64_t seed = 0;
+  std::string adapter_dir;  // a PEFT LoRA adapter to apply (empty: none)
+  double top_p = 1.0;
 };
 int run_generate(const GenerateArgs& a);
+
+struct MergeArgs {
+  std::string base_dir, adapter_dir, out_dir;
+};
+// Folds a LoRA adapter into its base model's weights and saves a plain model folder.
+int run_merge(const MergeArgs& a);
+
+struct PlanArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string memory;
+  std::string precisions, policies;  // comma lists; empty = all
+};
+int run_plan(const PlanArgs& a);
 
 struct VerifyArgs {
   std::string config;

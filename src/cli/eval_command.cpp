@@ -3,16 +3,21 @@
 
 #include "cli/commands.h"
 #include "cli/report.h"
+#include "cli/vision_commands.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/hf_model.h"
+#include "io/peft.h"
 #include "train/job.h"
 
 namespace bb {
 
 int run_eval(const EvalArgs& a) {
+  if (is_image_model_dir(a.model_dir)) return run_eval_vision(a);  // cli/eval_vision.cpp
+  if (a.data_path.empty()) throw ConfigError("eval: --data is required for a language model");
   auto model = load_causal_lm(a.model_dir);
-  ByteTokenizer tok;
+  auto tok_ptr = tokenizer_for_model(a.model_dir);
+  const Tokenizer& tok = *tok_ptr;
   TextDataOptions d;
   d.path = a.data_path;
   d.format = a.format;
@@ -28,8 +33,9 @@ int run_eval(const EvalArgs& a) {
 
 int run_generate(const GenerateArgs& a) {
   auto model = load_causal_lm(a.model_dir);
-  ByteTokenizer tok;
-  fmt::print("{}\n", sample_text(*model, tok, a.prompt, a.max_new_tokens, a.temperature, a.top_k, a.seed));
+  if (!a.adapter_dir.empty()) load_peft_adapter(a.adapter_dir, *model);
+  auto tok = tokenizer_for_model(a.model_dir);
+  fmt::print("{}\n", sample_text(*model, *tok, a.prompt, a.max_new_tokens, a.temperature, a.top_k, a.seed, a.top_p));
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/vision_commands.h"
 #include "core/error.h"
 #include "train/config.h"
 
@@ -29,12 +30,14 @@ int main(int argc, char** argv) {
   t->add_option("overrides", train.overrides, "key=value overrides");
   t->add_flag("--resume", train.resume, "continue from out_dir/checkpoint");
   t->add_option("--stop-after", train.stop_after, "stop after N steps of this run, with a checkpoint");
+  t->add_option("--memory-budget", train.memory_budget,
+                "plan micro-batch, checkpointing and precision to fit this memory (e.g. 2GiB)");
   t->footer(keys_help());
 
   bb::EvalArgs ev;
   auto* e = app.add_subcommand("eval", "Mean loss per target token of a saved model on a text file");
   e->add_option("--model", ev.model_dir, "model folder (config.json + model.safetensors)")->required();
-  e->add_option("--data", ev.data_path, "text file or folder")->required();
+  e->add_option("--data", ev.data_path, "text file or folder (vision: test images; default Fashion-MNIST)");
   e->add_option("--format", ev.format, "text or documents");
   e->add_option("--batches", ev.batches, "micro-batches to evaluate");
   e->add_option("--micro-batch", ev.micro_batch, "sequences per micro-batch");
@@ -47,6 +50,28 @@ int main(int argc, char** argv) {
   g->add_option("--temperature", gen.temperature, "0 for greedy");
   g->add_option("--top-k", gen.top_k, "sample among the k likeliest (0: all)");
   g->add_option("--seed", gen.seed, "sampling seed");
+  g->add_option("--adapter", gen.adapter_dir, "PEFT LoRA adapter folder to apply");
+  g->add_option("--top-p", gen.top_p, "sample among the likeliest tokens holding this probability (1: all)");
+
+  bb::MergeArgs merge;
+  auto* mg = app.add_subcommand("merge", "Fold a LoRA adapter into its base model and save a plain model");
+  mg->add_option("--base", merge.base_dir, "base model folder")->required();
+  mg->add_option("--adapter", merge.adapter_dir, "PEFT adapter folder")->required();
+  mg->add_option("--out", merge.out_dir, "folder for the merged model")->required();
+
+  bb::ExportArgs exp;
+  auto* x = app.add_subcommand("export", "Export a saved image classifier for inference (ONNX, BatchNorm folded)");
+  x->add_option("--model", exp.model_dir, "model folder (config.json + model.safetensors)")->required();
+  x->add_option("--format", exp.format, "onnx");
+  x->add_option("--out", exp.out, "output file (default MODEL/model.onnx)");
+
+  bb::PlanArgs plan;
+  auto* pl = app.add_subcommand("plan", "Predict memory and step time of each plan for a memory budget");
+  pl->add_option("config", plan.config, "YAML config file");
+  pl->add_option("overrides", plan.overrides, "key=value overrides");
+  pl->add_option("--memory", plan.memory, "memory budget, e.g. 2GiB")->required();
+  pl->add_option("--precisions", plan.precisions, "precisions to consider (default fp32,bf16)");
+  pl->add_option("--checkpointing", plan.policies, "policies to consider (default none,selective,every:2,full)");
 
   bb::VerifyArgs ver;
   auto* v = app.add_subcommand("verify",
@@ -64,7 +89,10 @@ int main(int argc, char** argv) {
     if (*t) return bb::run_train(train);
     if (*e) return bb::run_eval(ev);
     if (*g) return bb::run_generate(gen);
+    if (*mg) return bb::run_merge(merge);
     if (*v) return bb::run_verify(ver);
+    if (*pl) return bb::run_plan(plan);
+    if (*x) return bb::run_export(exp);
   } catch (const bb::Error& err) {
     fmt::print(stderr, "bigbatch: {}\n", err.what());
     return 1;

@@ -5,6 +5,7 @@
 
 #include "core/grad_mode.h"
 #include "core/process_memory.h"
+#include "models/generate.h"
 #include "models/sampling.h"
 
 namespace bb {
@@ -30,24 +31,18 @@ std::string progress_line(const StepResult& r, double seconds, int64_t total_ste
 }
 
 std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
-                        int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed) {
-  NoGradGuard no_grad;
+                        int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed,
+                        double top_p) {
   SamplingOptions o;
   o.max_new_tokens = max_new_tokens;
   o.temperature = static_cast<float>(temperature);
   o.top_k = top_k;
+  o.top_p = static_cast<float>(top_p);
   o.eos_id = tok.eos_id();
   o.seed = seed;
-  const int64_t vocab = model.vocab_size();
-  auto next = [&](const std::vector<int64_t>& ctx) {
-    Tensor ids = Tensor::from_ints(Shape{1, static_cast<int64_t>(ctx.size())}, ctx);
-    Tensor logits = model.logits(ids, Context{});
-    std::vector<float> all = logits.to_floats();
-    return std::vector<float>(all.end() - vocab, all.end());
-  };
   std::vector<int64_t> ids = tok.encode(prompt);
   if (ids.empty()) ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);
-  return tok.decode(generate(next, ids, o, model.max_positions()));
+  return tok.decode(generate_ids(model, ids, o));
 }
 
 void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg) {

@@ -19,6 +19,7 @@ std::string progress_line(const StepResult& r, double seconds, int64_t total_ste
 void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg);
 // The sampled continuation of `prompt` (prompt included).
 std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
-                        int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed);
+                        int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed,
+                        double top_p = 1.0);
 
 }  // namespace bb

@@ -105,7 +105,7 @@ int run_train(const TrainArgs& args) {
       return 0;
     }
   }
-  if (job->lora.r > 0) {  // LoRA: the adapter in PEFT's layout, not the frozen base
+  if (cfg.lora.r > 0) {  // LoRA: the adapter in PEFT's layout, not the frozen base
     save_peft_adapter(cfg.out_dir, *job->model, job->lora, cfg.model_init);
     fmt::print("saved the LoRA adapter {}/adapter_model.safetensors and adapter_config.json; peak memory {} counted, {} resident\n",
                cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));

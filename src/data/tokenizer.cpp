@@ -3,7 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "core/error.h"
+#include "data/tokenizer_files.h"
 
 namespace bb {
 
@@ -22,7 +25,8 @@ std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
 
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name) {
   if (name == "byte") return std::make_unique<ByteTokenizer>();
-  throw ConfigError(fmt::format("data.tokenizer '{}' is not known (available: byte)", name));
+  if (std::filesystem::is_directory(name)) return load_tokenizer(name);
+  throw ConfigError(fmt::format("data.tokenizer '{}' is not known (byte, or a model folder)", name));
 }
 
 }  // namespace bb

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/hf_gpt2.h"
+#include "io/hf_llama.h"
 
 namespace bb {
 
@@ -27,11 +28,14 @@ std::string read_model_type(const std::string& dir) {
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device) {
   const std::string type = read_model_type(dir);
   if (type == "gpt2") return load_gpt2(dir, device);
-  throw FormatError(fmt::format("{}/config.json: model_type '{}' is not supported (gpt2)", dir, type));
+  if (type == "llama") return load_llama(dir, device);
+  throw FormatError(fmt::format("{}/config.json: field 'model_type' is '{}', which is not supported (gpt2, llama)",
+                                dir, type));
 }
 
 void save_causal_lm(const std::string& dir, const CausalLM& model) {
   if (auto* g = dynamic_cast<const GPT2*>(&model)) return save_gpt2(dir, *g);
+  if (auto* l = dynamic_cast<const Llama*>(&model)) return save_llama(dir, *l);
   throw FormatError(fmt::format("saving a {} model is not supported", model.model_type()));
 }
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "core/error.h"
 
 namespace bb {
@@ -41,17 +42,20 @@ GPT2Block::GPT2Block(const GPT2Config& c, int index, Device device) : cfg_(c), i
   mlp_proj_ = mlp->register_module("c_proj", lin(4 * C, C));
 }
 
-Tensor GPT2Block::forward(const Tensor& x, const Context& ctx) const {
+Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective) const {
   const int64_t B = x.dim(0), T = x.dim(1), C = cfg_.n_embd, H = cfg_.n_head;
   const uint64_t site = static_cast<uint64_t>(index_) * 2 + 1;
-  Tensor qkv = c_attn_->forward(ln_1_->forward(x));                   // (B, T, 3C)
+  Tensor qkv = selective ? ln_1_->forward_linear(x, *c_attn_, ctx)
+                         : c_attn_->forward(ln_1_->forward(x));     // (B, T, 3C)
   std::vector<Tensor> parts = split(qkv, {C, C, C}, -1);
   Tensor q = reshape(parts[0], {B, T, H, C / H});
   Tensor k = reshape(parts[1], {B, T, H, C / H});
   Tensor v = reshape(parts[2], {B, T, H, C / H});
   Tensor a = reshape(attention(q, k, v, true), {B, T, C});
   Tensor h = add(x, dropout(attn_proj_->forward(a), cfg_.dropout, ctx, site));
-  Tensor m = mlp_proj_->forward(gelu(c_fc_->forward(ln_2_->forward(h))));  // (B, T, C)
+  Tensor f = selective ? ln_2_->forward_linear(h, *c_fc_, ctx) : c_fc_->forward(ln_2_->forward(h));
+  Tensor m = selective ? mlp_proj_->forward_after(Activation::GeluTanh, f, ctx)
+                       : mlp_proj_->forward(gelu(f));              // (B, T, C)
   return add(h, dropout(m, cfg_.dropout, ctx, site + 1));
 }
 
@@ -88,7 +92,19 @@ Tensor GPT2::hidden(const Tensor& tokens, const Context& ctx) const {
   Tensor x = add(wte_->forward(tokens), wpe_->forward(positions));  // (B, T, C) f32
   x = cast(dropout(x, cfg_.dropout, ctx, 0), ctx.compute);
   (void)B;
-  for (const auto& block : blocks_) x = block->forward(x, ctx);
+  const bool selective = checkpointing_.selective();
+  for (int64_t i = 0; i < cfg_.n_layer; ++i) {
+    const GPT2Block& block = *blocks_[i];
+    if (checkpointing_.wraps(i)) {
+      x = checkpoint([&block, ctx](const Tensor& in, bool recomputing) {
+        Context c = ctx;
+        c.recomputing = recomputing;
+        return block.forward(in, c);
+      }, x);
+    } else {
+      x = block.forward(x, ctx, selective);
+    }
+  }
   return ln_f_->forward(x);
 }
 

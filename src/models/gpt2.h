@@ -26,8 +26,9 @@ struct GPT2Config {
 class GPT2Block : public Module {
  public:
   GPT2Block(const GPT2Config& c, int index, Device device);
-  // x (B, T, C) -> (B, T, C)
-  Tensor forward(const Tensor& x, const Context& ctx) const;
+  // x (B, T, C) -> (B, T, C). `selective` recomputes the norms and GELU in backward
+  // instead of saving their outputs (same values and gradients).
+  Tensor forward(const Tensor& x, const Context& ctx, bool selective = false) const;
 
  private:
   GPT2Config cfg_;

@@ -1,4 +1,4 @@
-// Greedy / temperature / top-k sampling.
+// Greedy / temperature / top-k / top-p sampling.
 #include "models/sampling.h"
 
 #include <algorithm>
@@ -28,6 +28,13 @@ int64_t sample_token(std::vector<float> logits, const SamplingOptions& o, uint64
   std::vector<double> p(k);
   double total = 0;
   for (int64_t i = 0; i < k; ++i) total += p[i] = std::exp((logits[idx[i]] - top) / o.temperature);
+  if (o.top_p > 0.0f && o.top_p < 1.0f) {  // nucleus: the shortest prefix holding top_p of the mass
+    double kept = 0;
+    int64_t n = 0;
+    while (n < k && kept < o.top_p * total) kept += p[n++];
+    k = std::max<int64_t>(n, 1);
+    total = kept > 0 ? kept : p[0];
+  }
   double u = (next_random(rng_state) >> 11) * (1.0 / 9007199254740992.0) * total;
   for (int64_t i = 0; i < k; ++i) {
     if (u < p[i]) return idx[i];

@@ -1,4 +1,5 @@
-// Text generation from a causal language model: greedy, temperature and top-k sampling.
+// Text generation from a causal language model: greedy, temperature, top-k and top-p
+// (nucleus) sampling.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,7 @@ struct SamplingOptions {
   int64_t max_new_tokens = 100;
   float temperature = 0.8f;  // 0: greedy
   int64_t top_k = 40;        // 0: all tokens
+  float top_p = 1.0f;        // keep the likeliest tokens whose probabilities sum to top_p (1: all)
   int64_t eos_id = -1;       // stop when sampled (-1: never)
   uint64_t seed = 0;
 };

@@ -14,8 +14,30 @@ Linear::Linear(const LinearOptions& o, Device device) : opt_(o) {
   }
 }
 
-Tensor Linear::forward(const Tensor& x) const {
-  return linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
+Tensor Linear::forward(const Tensor& x) const { return forward_with(x, nullptr); }
+
+Tensor Linear::forward(const Tensor& x, const Context& ctx) const { return forward_with(x, &ctx); }
+
+Tensor Linear::forward_with(const Tensor& x, const Context* ctx) const {
+  // The weight may be stored in bf16 (a frozen LoRA base): cast makes it the activation dtype.
+  Tensor y = linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
+  return adapter_ ? add(y, adapter_->forward(x, ctx)) : y;
+}
+
+void Linear::set_adapter(std::shared_ptr<LinearAdapter> a) {
+  for (auto& [name, m] : a->parts()) register_module(name, m);
+  adapter_ = std::move(a);
+}
+
+Tensor Linear::forward_after(Activation f, const Tensor& x, const Context& ctx) const {
+  if (adapter_) return forward(activation(f, x), ctx);
+  return activation_linear(f, x, cast(weight_, x.dtype()), bias_, opt_.layout);
+}
+
+Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Context& ctx) const {
+  if (next.adapter()) return next.forward(forward(x), ctx);
+  return layer_norm_linear(x, weight_, bias_, eps_, cast(next.weight(), x.dtype()), next.bias(),
+                           next.options().layout);
 }
 
 Embedding::Embedding(int64_t count, int64_t dim, Device device) {

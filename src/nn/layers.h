@@ -16,16 +16,37 @@ struct LinearOptions {
   WeightLayout layout = WeightLayout::kOutIn;
 };
 
+// A path added to a Linear's output: LoRA's low-rank update (nn/lora.h).
+class LinearAdapter : public Module {
+ public:
+  // x (..., in) -> (..., out); ctx is null where the caller has none (then no dropout).
+  virtual Tensor forward(const Tensor& x, const Context* ctx) const = 0;
+  // The submodules to register under the Linear's own name ("c_attn.lora_A").
+  virtual std::vector<std::pair<std::string, std::shared_ptr<Module>>> parts() const = 0;
+};
+
 class Linear : public Module {
  public:
   Linear(const LinearOptions& o, Device device);
   Tensor forward(const Tensor& x) const;
+  // The same, giving an adapter the context it needs for dropout.
+  Tensor forward(const Tensor& x, const Context& ctx) const;
+  // forward(activation(x), ctx) with the activation recomputed in backward, not saved (when
+  // an adapter is attached it needs the activation itself, which is then kept).
+  Tensor forward_after(Activation f, const Tensor& x, const Context& ctx) const;
   Tensor& weight() { return weight_; }
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
   const LinearOptions& options() const { return opt_; }
+  // Adds `a`'s output to every forward from now on; its parts join this layer's parameters.
+  void set_adapter(std::shared_ptr<LinearAdapter> a);
+  const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }
 
  private:
+  Tensor forward_with(const Tensor& x, const Context* ctx) const;
   LinearOptions opt_;
   Tensor weight_, bias_;
+  std::shared_ptr<LinearAdapter> adapter_;
 };
 
 class Embedding : public Module {
@@ -43,6 +64,9 @@ class LayerNorm : public Module {
  public:
   LayerNorm(int64_t dim, float eps, Device device, bool bias = true);
   Tensor forward(const Tensor& x) const { return layer_norm(x, weight_, bias_, eps_); }
+  // next.forward(forward(x), ctx) with the normalised x recomputed in backward, not saved
+  // (kept when next has an adapter, which reads it).
+  Tensor forward_linear(const Tensor& x, const Linear& next, const Context& ctx) const;
 
  private:
   float eps_;

@@ -39,6 +39,15 @@ int64_t Module::parameter_count() const {
   return n;
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() const {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
+  for (const auto& [n, m] : children_) {
+    out.emplace_back(n, m);
+    for (auto& [sub, sm] : m->named_modules()) out.emplace_back(n + "." + sub, sm);
+  }
+  return out;
+}
+
 Tensor* Module::find(const std::string& name) {
   for (auto& [n, t] : params_)
     if (n == name) return &t;

@@ -22,6 +22,8 @@ class Module {
   // The parameter with this dotted name; throws naming it when there is none.
   Tensor parameter(const std::string& name) const;
   int64_t parameter_count() const;
+  // Every submodule with its dotted path ("h.0.attn.c_attn"), depth first, this one excluded.
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;
 
   // Points a parameter at new data (loading weights); the shape must match. Every handle
   // to the parameter sees the change.

@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "nn/checkpoint_policy.h"
+#include "train/precision.h"
 
 namespace bb {
 
@@ -53,13 +55,29 @@ struct Field {
 
 std::vector<Field> fields(RunConfig& c) {
   return {
-      {{"model.type", "string", "gpt2"}, &c.model_type},
+      {{"model.type", "string", "gpt2 or llama"}, &c.model_type},
       {{"model.n_layer", "int", "transformer blocks"}, &c.model.n_layer},
       {{"model.n_head", "int", "attention heads"}, &c.model.n_head},
       {{"model.n_embd", "int", "width of the residual stream"}, &c.model.n_embd},
       {{"model.block_size", "int", "longest sequence (n_positions)"}, &c.model.block_size},
       {{"model.vocab_size", "int", "vocabulary size (257 for the byte tokenizer)"}, &c.model.vocab_size},
       {{"model.dropout", "float", "residual and embedding dropout"}, &c.model.dropout},
+      {{"model.init", "string", "Hugging Face model folder to start from (its config.json replaces model.*)"}, &c.model_init},
+      {{"model.intermediate_size", "int", "llama: MLP width (0: about 8/3 n_embd)"}, &c.llama.intermediate_size},
+      {{"model.n_kv_head", "int", "llama: key/value heads (0: n_head)"}, &c.llama.n_kv_head},
+      {{"model.rope_theta", "float", "llama: rotary embedding base"}, &c.llama.rope_theta},
+      {{"model.rms_norm_eps", "float", "llama: RMSNorm epsilon"}, &c.llama.rms_norm_eps},
+      {{"model.tie_word_embeddings", "int", "llama: 1 shares the LM head with embed_tokens"}, &c.llama.tie_word_embeddings},
+      {{"model.width", "float", "vision: channel multiplier (resnet at 1: stages of 32, 64, 128 channels)"}, &c.vision.width},
+      {{"model.depth", "int", "vision: blocks per stage"}, &c.vision.depth},
+      {{"model.classes", "int", "vision: classes"}, &c.vision.classes},
+      {{"model.norm_groups", "int", "vision: GroupNorm groups when model.batchnorm is group"}, &c.vision.norm_groups},
+      {{"model.batchnorm", "string", "vision, K > 1: micro (per-micro-batch statistics, running ones merged per window; the default), frozen or group"}, &c.vision.batchnorm},
+      {{"lora.r", "int", "LoRA rank (0: full fine-tuning)"}, &c.lora.r},
+      {{"lora.alpha", "float", "LoRA scale numerator (update scaled by alpha / r)"}, &c.lora.alpha},
+      {{"lora.dropout", "float", "dropout on the LoRA path's input"}, &c.lora.dropout},
+      {{"lora.target_modules", "string", "layers to adapt: names separated by | or , matched as suffixes"}, &c.lora.target_modules},
+      {{"lora.base_dtype", "string", "frozen base weights in fp32 or bf16"}, &c.lora.base_dtype},
       {{"train.micro_batch_size", "int", "sequences per micro-batch (B)"}, &c.train.micro_batch_size},
       {{"train.grad_accum_steps", "int", "micro-batches per optimizer step (K)"}, &c.train.grad_accum_steps},
       {{"train.steps", "int", "optimizer steps to run"}, &c.train.steps},
@@ -73,17 +91,28 @@ std::vector<Field> fields(RunConfig& c) {
       {{"train.beta2", "float", "AdamW beta2"}, &c.train.beta2},
       {{"train.momentum", "float", "SGD momentum"}, &c.train.momentum},
       {{"train.grad_clip", "float", "max global gradient norm after accumulation (0: off)"}, &c.train.grad_clip},
-      {{"train.precision", "string", "fp32 or bf16"}, &c.train.precision},
+      {{"train.precision", "string", "fp32, bf16 or fp16 (with dynamic loss scaling)"}, &c.train.precision},
+      {{"train.checkpointing", "string", "activation checkpointing: none, full, every:N or selective"}, &c.train.checkpointing},
+      {{"train.lr_scaling", "string", "scale train.lr from train.lr_reference_batch: none, linear or sqrt"}, &c.train.lr_scaling},
+      {{"train.lr_reference_batch", "int", "effective batch (sequences) train.lr was tuned at"}, &c.train.lr_reference_batch},
+      {{"train.epochs", "int", "vision: passes over the training images (0: train.steps decides)"}, &c.vision.epochs},
       {{"train.seed", "int", "seed of weights, data order and dropout"}, &c.train.seed},
       {{"train.log_every", "int", "steps between progress lines"}, &c.train.log_every},
       {{"train.eval_every", "int", "steps between validation losses (0: off)"}, &c.train.eval_every},
       {{"train.eval_batches", "int", "micro-batches per validation"}, &c.train.eval_batches},
       {{"train.checkpoint_every", "int", "steps between checkpoints (0: only at the end)"}, &c.train.checkpoint_every},
       {{"data.path", "string", "text file, or folder of text files (gzip is read too)"}, &c.data.path},
-      {{"data.format", "string", "text (random windows) or documents (one padded document a sample)"}, &c.data.format},
+      {{"data.format", "string", "text (random windows), documents (one padded document a sample) or instruct (JSON lines, loss on completions)"}, &c.data.format},
       {{"data.separator", "string", "a line equal to this ends a document (empty: blank line)"}, &c.data.separator},
       {{"data.val_fraction", "float", "share of the corpus held out for validation"}, &c.data.val_fraction},
-      {{"data.tokenizer", "string", "byte"}, &c.data.tokenizer},
+      {{"data.tokenizer", "string", "byte, or a model folder (tokenizer.json, vocab.json + merges.txt, or tokenizer.model)"}, &c.data.tokenizer},
+      {{"data.test_path", "string", "vision image-folder: the test images (fashion-mnist: the t10k files of data.path)"}, &c.vision.test_path},
+      {{"data.limit", "int", "vision: use only the first N training images (0: all)"}, &c.vision.limit},
+      {{"data.test_limit", "int", "vision: use only the first N test images (0: all)"}, &c.vision.test_limit},
+      {{"data.crop_padding", "int", "vision: random crop from an image zero-padded by this many pixels (0: off)"}, &c.vision.crop_padding},
+      {{"data.flip", "int", "vision: 1 flips images horizontally at random"}, &c.vision.flip},
+      {{"data.mean", "string", "vision: per-channel means on [0, 1] pixels, comma-separated (empty: measured)"}, &c.vision.mean},
+      {{"data.std", "string", "vision: per-channel standard deviations (empty: measured)"}, &c.vision.std},
       {{"sample.prompt", "string", "prompt of the sample printed after training"}, &c.sample.prompt},
       {{"sample.max_new_tokens", "int", "tokens to sample"}, &c.sample.max_new_tokens},
       {{"sample.temperature", "float", "sampling temperature (0: greedy)"}, &c.sample.temperature},
@@ -188,14 +217,24 @@ void validate(const RunConfig& c) {
     throw ConfigError(fmt::format("train.schedule '{}' is not known (cosine or constant)", c.train.schedule));
   if (c.train.optimizer != "adamw" && c.train.optimizer != "sgd")
     throw ConfigError(fmt::format("train.optimizer '{}' is not known (adamw or sgd)", c.train.optimizer));
-  if (c.train.precision != "fp32" && c.train.precision != "bf16")
-    throw ConfigError(fmt::format("train.precision '{}' is not available (fp32 or bf16)", c.train.precision));
+  parse_precision(c.train.precision);
+  CheckpointPolicy::parse(c.train.checkpointing);
+  if (c.train.lr_scaling != "none" && c.train.lr_scaling != "linear" && c.train.lr_scaling != "sqrt")
+    throw ConfigError(fmt::format("train.lr_scaling '{}' is not known (none, linear or sqrt)", c.train.lr_scaling));
+  if (c.train.lr_scaling != "none" && c.train.lr_reference_batch <= 0)
+    throw ConfigError("train.lr_reference_batch must be positive when train.lr_scaling is set");
+  non_negative(c.lora.r, "lora.r");
+  if (!(c.lora.dropout >= 0 && c.lora.dropout < 1))
+    throw ConfigError(fmt::format("lora.dropout must be in [0, 1), got {}", c.lora.dropout));
+  if (c.lora.base_dtype != "fp32" && c.lora.base_dtype != "bf16")
+    throw ConfigError(fmt::format("lora.base_dtype '{}' is not known (fp32 or bf16)", c.lora.base_dtype));
   if (!(c.train.beta1 >= 0 && c.train.beta1 < 1) || !(c.train.beta2 >= 0 && c.train.beta2 < 1))
     throw ConfigError("train.beta1 and train.beta2 must be in [0, 1)");
   if (!(c.data.val_fraction >= 0 && c.data.val_fraction < 1))
     throw ConfigError(fmt::format("data.val_fraction must be in [0, 1), got {}", c.data.val_fraction));
-  if (c.data.format != "text" && c.data.format != "documents")
-    throw ConfigError(fmt::format("data.format '{}' is not known (text or documents)", c.data.format));
+  if (c.data.format != "text" && c.data.format != "documents" && c.data.format != "fashion-mnist" &&
+      c.data.format != "image-folder" && c.data.format != "instruct")
+    throw ConfigError(fmt::format("data.format '{}' is not known (text, documents, instruct, fashion-mnist or image-folder)", c.data.format));
   non_negative(c.sample.temperature, "sample.temperature");
   non_negative(c.sample.top_k, "sample.top_k");
   if (c.out_dir.empty()) throw ConfigError("out_dir is empty");

@@ -12,6 +12,22 @@ namespace bb {
 struct RunConfig {
   std::string model_type = "gpt2";  // model.type
   GPT2Config model;
+  // Llama's keys beyond the shared ones (n_layer, n_head, n_embd, block_size, vocab_size).
+  struct Llama {
+    int64_t intermediate_size = 0;  // 0: 8/3 of n_embd rounded up to a multiple of 32
+    int64_t n_kv_head = 0;          // 0: n_head
+    double rope_theta = 10000.0;
+    double rms_norm_eps = 1e-5;
+    int64_t tie_word_embeddings = 0;
+  } llama;
+  std::string model_init;  // model.init: a Hugging Face model folder to start from
+  struct Lora {
+    int64_t r = 0;  // 0: off
+    double alpha = 16;
+    double dropout = 0.0;
+    std::string target_modules = "c_attn|q_proj|v_proj";
+    std::string base_dtype = "fp32";  // fp32 or bf16 (frozen base weights)
+  } lora;
   struct Train {
     int64_t micro_batch_size = 16;
     int64_t grad_accum_steps = 4;
@@ -26,6 +42,9 @@ struct RunConfig {
     double momentum = 0.9;
     double grad_clip = 1.0;
     std::string precision = "fp32";
+    std::string checkpointing = "none";
+    std::string lr_scaling = "none";      // none, linear or sqrt
+    int64_t lr_reference_batch = 0;       // effective batch (sequences) that train.lr was tuned at
     int64_t seed = 1337;
     int64_t log_every = 10;
     int64_t eval_every = 50;
@@ -45,6 +64,21 @@ struct RunConfig {
     double temperature = 0.8;
     int64_t top_k = 40;
   } sample;
+  // Vision models and image data (model.type resnet or mobilenetv2; docs/vision.md).
+  struct Vision {
+    double width = 1.0;               // model.width: channel multiplier
+    int64_t depth = 1;                // model.depth: blocks per stage
+    int64_t classes = 10;             // model.classes
+    std::string batchnorm = "micro";  // model.batchnorm: micro, frozen or group
+    int64_t norm_groups = 8;          // model.norm_groups: GroupNorm groups (batchnorm=group)
+    std::string test_path;            // data.test_path (image-folder; fashion-mnist: data.path's t10k files)
+    int64_t limit = 0;                // data.limit: first N training images (0: all)
+    int64_t test_limit = 0;           // data.test_limit
+    int64_t crop_padding = 0;         // data.crop_padding
+    int64_t flip = 0;                 // data.flip
+    std::string mean, std;            // data.mean, data.std ("": measured on the training set)
+    int64_t epochs = 0;               // train.epochs (0: train.steps decides)
+  } vision;
   std::string out_dir = "runs/default";
 };
 

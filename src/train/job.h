@@ -24,7 +24,7 @@ struct Job {
   Schedule schedule;
   SingleProcess comm;
   std::unique_ptr<Trainer> trainer;
-  LoraOptions lora;  // lora.r > 0: the model carries adapters and only they train
+  LoraOptions lora;  // when cfg.lora.r > 0: the adapters the model carries (only they train)
   int64_t block_size = 0;  // longest training sequence (model.block_size, capped by the model)
 };
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "autograd/backward.h"
 #include "backend/backend.h"
@@ -64,9 +65,17 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
                 .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro)};
     int64_t count = 0;
     Tensor loss = loss_(batch, ctx, &count);
-    // The loss scale is the backward seed: no pass multiplies the loss. On the meta device
-    // (the planner's dry run) there are no values to read.
-    backward(loss, Tensor::full(Shape{}, scaler_.scale(), DType::F32, loss.device()));
+    // The backward seed carries the loss scale and a power of two near 1 / (tokens in the
+    // window), fixed for the whole window: gradients of a token SUM then have the magnitude
+    // of a mean's, which keeps fp16 inside its range, and a power of two scales exactly.
+    // finish_gradients divides both out again. No pass multiplies the loss itself.
+    if (micro == 0) {
+      const int64_t micro_count = (samples + opt_o_.micro_batch - 1) / opt_o_.micro_batch;
+      prescale_ = std::ldexp(1.0f, -static_cast<int>(std::ceil(std::log2(double(std::max<int64_t>(
+                                         1, batch.tokens.numel() * micro_count))))));
+    }
+    backward(loss, Tensor::full(Shape{}, scaler_.scale() * prescale_, DType::F32, loss.device()));
+    // On the meta device (the planner's dry run) there are no values to read.
     if (!loss.is_meta()) loss_sum += loss.item();
     r.tokens += count;
     r.samples += n;
@@ -77,7 +86,8 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
 bool Trainer::finish_gradients(int64_t tokens) {
   // The only place the loss is normalised: by the window's target tokens over all ranks,
   // folded with the loss scale into one pass over the gradients.
-  const float inv = tokens > 0 ? 1.0f / (static_cast<float>(tokens) * scaler_.scale()) : 0.0f;
+  const float inv =
+      tokens > 0 ? 1.0f / (static_cast<float>(tokens) * scaler_.scale() * prescale_) : 0.0f;
   bool overflow = false;
   for (const ParamGroup& p : opt_.params()) {
     Tensor g = p.param.grad();

@@ -64,6 +64,7 @@ class Trainer {
  private:
   void accumulate_window(int64_t samples, StepResult& r, double& loss_sum);
   bool finite_ = true;  // verdict of the last compute_gradients()
+  float prescale_ = 1;  // power of two near 1 / (tokens in the window): see accumulate_window
   std::function<void()> window_end_;
   bool finish_gradients(int64_t tokens);  // sync, normalise, unscale, check; false = overflow
 

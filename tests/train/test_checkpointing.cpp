@@ -7,6 +7,7 @@
 
 #include "autograd/backward.h"
 #include "core/allocator.h"
+#include "core/error.h"
 #include "tiny_job.h"
 
 namespace bb::test {

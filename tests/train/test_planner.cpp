@@ -3,6 +3,8 @@
 // budget.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "core/allocator.h"
 #include "core/error.h"
 #include "tiny_job.h"

@@ -54,6 +54,30 @@ class CpuBackend final : public Backend {
   void sgd(const Tensor& param, const Tensor& grad, const Tensor& buf, float lr, float momentum,
            float weight_decay, bool nesterov) override;
   bool has_nonfinite(const Tensor& t) override;
+  void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+              const ConvArgs& a) override;
+  void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
+                            const ConvArgs& a) override;
+  void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                               const Tensor& dbias, const ConvArgs& a) override;
+  void max_pool2d(const Tensor& x, const Tensor& y, const PoolArgs& a) override;
+  void max_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx,
+                           const PoolArgs& a) override;
+  void avg_pool2d(const Tensor& x, const Tensor& y, const PoolArgs& a) override;
+  void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const PoolArgs& a) override;
+  void batchnorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& residual,
+                 const Tensor& running_mean, const Tensor& running_var, const BatchNormArgs& args,
+                 const Tensor& mean, const Tensor& var, const Tensor& rstd,
+                 const Tensor& y) override;
+  void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, const Tensor& gamma,
+                          const Tensor& mean, const Tensor& rstd, const BatchNormArgs& args,
+                          const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
+                          const Tensor& dresidual) override;
+  void groupnorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
+                 float eps, const Tensor& y, const Tensor& mean, const Tensor& rstd) override;
+  void groupnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                          const Tensor& mean, const Tensor& rstd, int64_t groups,
+                          const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override;
 };
 
 }  // namespace bb

@@ -1,0 +1,210 @@
+// 2-D convolution through oneDNN on channels-last tensors: forward, backward-data and
+// backward-weights, f32 or bf16. Activations are nhwc; weights are stored (O, KH, KW, I/G)
+// (gohwi) and reordered to the blocked layout oneDNN picks, once per call (weights are small
+// next to activations). Primitives are cached by shape, as matmul's are.
+#include <fmt/format.h>
+
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace bb {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+memory::data_type to_dnnl(DType t) {
+  switch (t) {
+    case DType::F32: return memory::data_type::f32;
+    case DType::BF16: return memory::data_type::bf16;
+    default: throw ShapeError(fmt::format("conv2d does not take {} tensors", dtype_name(t)));
+  }
+}
+
+struct Engine {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+Engine& engine() {
+  static Engine e;
+  return e;
+}
+
+// One convolution shape: the three primitives and the weight layouts they chose. A
+// reordered weight buffer is kept with each (it is reused by every call of that shape).
+struct ConvPrims {
+  memory::desc src, dst, user_w, user_dw, bias;
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_forward fwd;
+  dnnl::convolution_backward_data bwd_data;
+  memory::desc bwd_data_w;
+  dnnl::convolution_backward_weights bwd_weights;
+  memory::desc bwd_weights_dw;
+  bool has_bwd_data = false, has_bwd_weights = false;
+  memory fwd_w_mem, bwd_w_mem, dw_mem;  // blocked buffers, made on first use
+};
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, DType>;
+
+Key key_of(const ConvArgs& a, bool bias, DType dt) {
+  return {a.n, a.h, a.w, a.c, a.o, a.kh, a.kw, a.oh, a.ow, a.stride_h, a.stride_w, a.pad_h,
+          a.pad_w, a.groups, bias, dt};
+}
+
+memory::dims weight_dims(const ConvArgs& a) {
+  if (a.groups == 1) return {a.o, a.c, a.kh, a.kw};
+  return {a.groups, a.o / a.groups, a.c / a.groups, a.kh, a.kw};
+}
+
+std::mutex g_mu;
+std::map<Key, ConvPrims> g_cache;
+
+ConvPrims make(const ConvArgs& a, bool has_bias, DType dt) {
+  const auto t = to_dnnl(dt);
+  const auto f32 = memory::data_type::f32;
+  ConvPrims p;
+  p.src = memory::desc({a.n, a.c, a.h, a.w}, t, Tag::nhwc);
+  p.dst = memory::desc({a.n, a.o, a.oh, a.ow}, t, Tag::nhwc);
+  const Tag wtag = a.groups == 1 ? Tag::ohwi : Tag::gohwi;
+  p.user_w = memory::desc(weight_dims(a), t, wtag);
+  p.user_dw = memory::desc(weight_dims(a), f32, wtag);
+  if (has_bias) p.bias = memory::desc({a.o}, f32, Tag::x);
+  memory::desc any_w(weight_dims(a), t, Tag::any);
+  const memory::dims strides{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
+  const memory::dims pad_r{(a.oh - 1) * a.stride_h + a.kh - a.h - a.pad_h,
+                           (a.ow - 1) * a.stride_w + a.kw - a.w - a.pad_w};
+  auto& e = engine().engine;
+  auto fd = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                       dnnl::algorithm::convolution_direct, p.src,
+                                                       any_w, p.bias, p.dst, strides, pad, pad_r)
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                       dnnl::algorithm::convolution_direct, p.src,
+                                                       any_w, p.dst, strides, pad, pad_r);
+  p.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, e);
+  p.fwd = dnnl::convolution_forward(p.fwd_pd);
+  return p;
+}
+
+void ensure_bwd_data(ConvPrims& p, const ConvArgs& a, DType dt) {
+  if (p.has_bwd_data) return;
+  memory::desc any_w(weight_dims(a), to_dnnl(dt), Tag::any);
+  const memory::dims pad_r{(a.oh - 1) * a.stride_h + a.kh - a.h - a.pad_h,
+                           (a.ow - 1) * a.stride_w + a.kw - a.w - a.pad_w};
+  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, p.src, any_w, p.dst,
+                                          {a.stride_h, a.stride_w}, {a.pad_h, a.pad_w}, pad_r);
+  dnnl::convolution_backward_data::primitive_desc pd(d, engine().engine, p.fwd_pd);
+  p.bwd_data = dnnl::convolution_backward_data(pd);
+  p.bwd_data_w = pd.weights_desc();
+  p.has_bwd_data = true;
+}
+
+void ensure_bwd_weights(ConvPrims& p, const ConvArgs& a, bool has_bias) {
+  if (p.has_bwd_weights) return;
+  const auto f32 = memory::data_type::f32;
+  memory::desc any_dw(weight_dims(a), f32, Tag::any);
+  const memory::dims strides{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
+  const memory::dims pad_r{(a.oh - 1) * a.stride_h + a.kh - a.h - a.pad_h,
+                           (a.ow - 1) * a.stride_w + a.kw - a.w - a.pad_w};
+  memory::desc dbias({a.o}, f32, Tag::x);
+  auto d = has_bias ? dnnl::convolution_backward_weights::desc(
+                          dnnl::algorithm::convolution_direct, p.src, any_dw, dbias, p.dst,
+                          strides, pad, pad_r)
+                    : dnnl::convolution_backward_weights::desc(
+                          dnnl::algorithm::convolution_direct, p.src, any_dw, p.dst, strides,
+                          pad, pad_r);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, engine().engine, p.fwd_pd);
+  p.bwd_weights = dnnl::convolution_backward_weights(pd);
+  p.bwd_weights_dw = pd.diff_weights_desc();
+  p.has_bwd_weights = true;
+}
+
+ConvPrims& prims(const ConvArgs& a, bool has_bias, DType dt) {
+  // The caller holds g_mu; entries of a std::map never move.
+  Key k = key_of(a, has_bias, dt);
+  auto it = g_cache.find(k);
+  if (it == g_cache.end()) it = g_cache.emplace(k, make(a, has_bias, dt)).first;
+  return it->second;
+}
+
+// The weights in the layout `want`: the user's buffer itself when it already is, else a
+// reorder into `buf` (made once per shape).
+memory weights_as(const memory::desc& want, const memory::desc& user, void* data, memory& buf) {
+  auto& e = engine();
+  memory user_mem(user, e.engine, data);
+  if (want == user) return user_mem;
+  if (!buf) buf = memory(want, e.engine);
+  dnnl::reorder(user_mem, buf).execute(e.stream, user_mem, buf);
+  return buf;
+}
+
+void check_dtypes(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw ShapeError(fmt::format("{} wants tensors of one dtype, got {} and {}", op,
+                                 dtype_name(a.dtype()), dtype_name(b.dtype())));
+}
+
+}  // namespace
+
+void CpuBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                        const ConvArgs& a) {
+  check_dtypes("conv2d", x, w);
+  check_dtypes("conv2d", x, y);
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvPrims& p = prims(a, bias.defined(), x.dtype());
+  auto& e = engine();
+  memory wm = weights_as(p.fwd_pd.weights_desc(), p.user_w, w.raw(), p.fwd_w_mem);
+  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, x.raw())},
+                                     {DNNL_ARG_WEIGHTS, wm},
+                                     {DNNL_ARG_DST, memory(p.dst, e.engine, y.raw())}};
+  if (bias.defined()) io.emplace(DNNL_ARG_BIAS, memory(p.bias, e.engine, bias.raw()));
+  p.fwd.execute(e.stream, io);
+  e.stream.wait();
+}
+
+void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
+                                      const ConvArgs& a) {
+  check_dtypes("conv2d_backward_data", dy, w);
+  check_dtypes("conv2d_backward_data", dy, dx);
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvPrims& p = prims(a, false, dy.dtype());
+  ensure_bwd_data(p, a, dy.dtype());
+  auto& e = engine();
+  memory wm = weights_as(p.bwd_data_w, p.user_w, w.raw(), p.bwd_w_mem);
+  p.bwd_data.execute(e.stream, {{DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, dy.raw())},
+                                {DNNL_ARG_WEIGHTS, wm},
+                                {DNNL_ARG_DIFF_SRC, memory(p.src, e.engine, dx.raw())}});
+  e.stream.wait();
+}
+
+void CpuBackend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Tensor& dw,
+                                         const Tensor& dbias, const ConvArgs& a) {
+  check_dtypes("conv2d_backward_weights", x, dy);
+  if (dw.dtype() != DType::F32 || (dbias.defined() && dbias.dtype() != DType::F32))
+    throw ShapeError("conv2d_backward_weights writes f32 weight and bias gradients");
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvPrims& p = prims(a, dbias.defined(), x.dtype());
+  ensure_bwd_weights(p, a, dbias.defined());
+  auto& e = engine();
+  memory user_dw(p.user_dw, e.engine, dw.raw());
+  const bool direct = p.bwd_weights_dw == p.user_dw;
+  if (!direct && !p.dw_mem) p.dw_mem = memory(p.bwd_weights_dw, e.engine);
+  memory dwm = direct ? user_dw : p.dw_mem;
+  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, x.raw())},
+                                     {DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, dy.raw())},
+                                     {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+  if (dbias.defined())
+    io.emplace(DNNL_ARG_DIFF_BIAS, memory(memory::desc({a.o}, memory::data_type::f32, Tag::x),
+                                          e.engine, dbias.raw()));
+  p.bwd_weights.execute(e.stream, io);
+  if (!direct) dnnl::reorder(dwm, user_dw).execute(e.stream, dwm, user_dw);
+  e.stream.wait();
+}
+
+}  // namespace bb

@@ -1,0 +1,125 @@
+// `bigbatch train` for image classifiers: Trainer::step over K micro-batches read through
+// the background loader, a progress line with images/s, test accuracy after every epoch,
+// metrics.jsonl, checkpoints and resume, and the saved model (model.safetensors + config.json).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/report.h"
+#include "cli/vision_commands.h"
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/process_memory.h"
+#include "train/checkpoint.h"
+#include "train/vision_job.h"
+
+namespace bb {
+namespace fs = std::filesystem;
+
+namespace {
+
+// What BatchNorm does under accumulation matters for accuracy: say it once, before training.
+void print_batchnorm_note(const RunConfig& cfg) {
+  if (cfg.train.grad_accum_steps <= 1) return;
+  const auto& mode = cfg.vision.batchnorm;
+  if (mode == "micro")
+    fmt::print("  batchnorm: micro (model.batchnorm) - each micro-batch of {} normalises with its own statistics, so "
+               "training is not identical to one batch of {}; running statistics merge the whole window exactly\n",
+               cfg.train.micro_batch_size, cfg.train.micro_batch_size * cfg.train.grad_accum_steps);
+  else if (mode == "frozen")
+    fmt::print("  batchnorm: frozen (model.batchnorm) - running statistics normalise and never update, so K x B "
+               "gives exactly the gradients of one batch of {}\n",
+               cfg.train.micro_batch_size * cfg.train.grad_accum_steps);
+}
+
+// Drops the metrics lines after `step` (a resumed run writes them again).
+void keep_metrics_until(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream(path, std::ios::trunc) << kept;
+}
+
+}  // namespace
+
+int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
+  auto job = make_vision_job(cfg);
+  VisionJob& j = *job;
+  const std::string ckpt = cfg.out_dir + "/checkpoint", metrics_path = cfg.out_dir + "/metrics.jsonl";
+  fs::create_directories(cfg.out_dir);
+  const std::string config_yaml = to_yaml(cfg);
+  const ImageSet& train = j.data.train->images();
+  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
+  fmt::print("bigbatch train: {} {} ({} parameters), {}\n", a.config.empty() ? "command line" : a.config,
+             cfg.model_type, j.model->parameter_count(), cfg.train.precision);
+  fmt::print("  data {}: {} training images {}x{}x{}, {} test images, {} classes\n", cfg.data.path, train.count,
+             train.height, train.width, train.channels, j.data.test ? j.data.test->size() : 0, train.classes.size());
+  fmt::print("  effective batch {} images = {} micro-batches of {}, {} steps ({:.2f} epochs)\n", per_step,
+             cfg.train.grad_accum_steps, cfg.train.micro_batch_size, j.total_steps,
+             static_cast<double>(j.total_steps * per_step) / train.count);
+  print_batchnorm_note(cfg);
+
+  if (a.resume) {
+    if (!checkpoint_exists(ckpt)) throw FormatError(fmt::format("--resume: there is no checkpoint in {}", ckpt));
+    CheckpointInfo info = load_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer);
+    if (info.config_yaml != config_yaml)
+      fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
+    fmt::print("  resumed from {} at step {}\n", ckpt, j.trainer->steps_done());
+    keep_metrics_until(metrics_path, j.trainer->steps_done());
+  } else {
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+  std::ofstream metrics(metrics_path, std::ios::app);
+
+  Allocator& alloc = Allocator::of(Device::CPU);
+  const Precision precision = parse_precision(cfg.train.precision);
+  const auto run_start = std::chrono::steady_clock::now();
+  int64_t run_steps = 0;
+  while (j.trainer->steps_done() < j.total_steps) {
+    const int64_t epoch_before = j.trainer->samples_done() / train.count;
+    auto t0 = std::chrono::steady_clock::now();
+    StepResult r = j.trainer->step();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++run_steps;
+    const bool last = r.step == j.total_steps;
+    const double epoch = static_cast<double>(j.trainer->samples_done()) / train.count;
+    nlohmann::json m = step_metrics(r, secs);
+    m["epoch"] = epoch;
+    m["images_per_s"] = secs > 0 ? r.samples / secs : 0.0;
+    const bool epoch_end = static_cast<int64_t>(epoch) > epoch_before || last;
+    if (cfg.train.log_every > 0 && (r.step % cfg.train.log_every == 0 || r.step == 1 || last))
+      fmt::print("step {:>5}/{} | epoch {:.2f} | loss {:.4f} | lr {:.2e} | {:>6.0f} img/s | mem {} (peak {})\n", r.step,
+                 j.total_steps, epoch, r.loss, r.lr, m["images_per_s"].get<double>(), format_bytes(alloc.stats().total_live),
+                 format_bytes(alloc.stats().total_peak));
+    if (epoch_end && j.data.test) {
+      ClassifierEval e = evaluate_classifier(*j.model, *j.data.test, j.info.options.classes,
+                                             cfg.train.micro_batch_size, precision);
+      m["test_accuracy"] = e.accuracy;
+      m["test_loss"] = e.loss;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+      fmt::print("epoch {:.2f}: test accuracy {:.2f}% ({} images), test loss {:.4f}, {:.0f} s\n", epoch,
+                 100 * e.accuracy, e.samples, e.loss, elapsed);
+    }
+    metrics << m.dump() << "\n" << std::flush;
+    const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
+    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop)
+      save_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml);
+    if (stop && !last) {
+      fmt::print("stopped after {} steps at step {}; continue with --resume\n", run_steps, r.step);
+      return 0;
+    }
+  }
+  save_image_classifier(cfg.out_dir, *j.model, j.info);
+  fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n", cfg.out_dir,
+             format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
+  return 0;
+}
+
+}  // namespace bb

@@ -1,0 +1,75 @@
+// GPT-2's byte-level BPE tokenizer: text is split by GPT-2's pre-tokenisation pattern, each
+// piece's bytes are merged pairwise by rank, and added tokens (<|endoftext|>) are matched
+// verbatim first. Files are read by data/tokenizer_files.h into a BpeSpec.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "data/tokenizer.h"
+
+namespace bb {
+
+struct BpeSpec {
+  std::string source;  // the file(s) it came from, for error messages
+  // tokens and merges in GPT-2's printable byte mapping (a space is "Ġ"), as the files hold them
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;  // in rank order
+  std::vector<std::pair<std::string, int64_t>> added;       // literal text -> id
+  bool add_prefix_space = false;  // a space is put before text that does not start with one
+};
+
+class BpeTokenizer final : public Tokenizer {
+ public:
+  // Throws FormatError naming spec.source when a merge names a token the vocabulary lacks,
+  // or a byte has no token.
+  explicit BpeTokenizer(const BpeSpec& spec);
+
+  std::vector<int64_t> encode(std::string_view text) const override;
+  std::string decode(const std::vector<int64_t>& ids) const override;
+  int64_t vocab_size() const override { return static_cast<int64_t>(tokens_.size()); }
+  int64_t eos_id() const override { return special_.eos; }
+  int64_t bos_id() const override { return special_.bos; }
+  int64_t pad_id() const override { return special_.pad; }
+  std::string name() const override { return "gpt2-bpe"; }
+
+  void set_special_ids(const SpecialIds& ids) { special_ = ids; }
+  // The id of a vocabulary or added token written as text ("<|endoftext|>"), or -1.
+  int64_t token_id(std::string_view text) const;
+  // Makes text matched verbatim before pre-tokenisation encode to id.
+  void add_token(const std::string& text, int64_t id);
+
+ private:
+  struct Merge {
+    int32_t rank, merged;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using StringMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
+  void encode_plain(std::string_view text, std::vector<int64_t>& ids) const;
+  void encode_piece(std::string_view piece, std::vector<int64_t>& ids) const;
+  std::vector<int32_t> merge_piece(std::string_view piece) const;
+  void set_token(int64_t id, const std::string& bytes);
+
+  std::vector<std::string> tokens_;  // id -> bytes
+  StringMap ids_;                    // bytes -> id
+  int32_t byte_ids_[256];
+  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
+  std::vector<std::pair<std::string, int32_t>> added_;  // longest first
+  bool added_first_[256] = {};  // bytes an added token starts with
+  bool add_prefix_space_ = false;
+  SpecialIds special_;
+
+  // Pieces repeat a lot in text; their ids are kept (encode is const and may be called from
+  // a loader thread, hence the lock).
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
+};
+
+}  // namespace bb

@@ -1,0 +1,232 @@
+// Tokenizer file formats and the model-folder loader. Special ids are resolved in order,
+// later sources winning: the model's own, config.json's *_token_id, then the token strings
+// of special_tokens_map.json and tokenizer_config.json.
+#include "data/tokenizer_files.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "core/error.h"
+#include "data/sentencepiece_tokenizer.h"
+
+namespace bb {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(fmt::format("cannot read {}", path));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+json read_json(const std::string& path) {
+  try {
+    return json::parse(read_file(path));
+  } catch (const json::exception& e) {
+    throw FormatError(fmt::format("{} is not valid JSON ({})", path, e.what()));
+  }
+}
+
+// A config file that may be absent; when present it must hold a JSON object.
+std::optional<json> read_json_if_present(const std::string& path) {
+  if (!fs::exists(path)) return std::nullopt;
+  json j = read_json(path);
+  if (!j.is_object()) throw FormatError(fmt::format("{} does not hold a JSON object", path));
+  return j;
+}
+
+std::vector<std::pair<std::string, int64_t>> read_vocab(const json& vocab, const std::string& where) {
+  if (!vocab.is_object()) throw FormatError(fmt::format("{} is not an object of token ids", where));
+  std::vector<std::pair<std::string, int64_t>> out;
+  out.reserve(vocab.size());
+  for (const auto& [token, id] : vocab.items()) {
+    if (!id.is_number_integer())
+      throw FormatError(fmt::format("{}: the id of token '{}' is not an integer", where, token));
+    out.emplace_back(token, id.get<int64_t>());
+  }
+  return out;
+}
+
+// "a b" -> {a, b}; false when it is not two tokens separated by one space
+bool split_merge(std::string_view line, std::pair<std::string, std::string>& merge) {
+  const size_t space = line.find(' ');
+  if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
+      line.find(' ', space + 1) != std::string_view::npos)
+    return false;
+  merge = {std::string(line.substr(0, space)), std::string(line.substr(space + 1))};
+  return true;
+}
+
+// The type of the pre-tokeniser, as JSON text ("\"ByteLevel\"")
+std::string pre_tokenizer_type(const json& j) {
+  const auto pre = j.find("pre_tokenizer");
+  if (pre == j.end()) return "null";
+  return pre->is_object() ? pre->value("type", json()).dump() : pre->dump();
+}
+
+bool is_byte_level(const json& j) { return pre_tokenizer_type(j) == "\"ByteLevel\""; }
+
+// A special token's text: "<s>" or {"content": "<s>", ...}; empty when absent.
+std::string token_text(const json& config, const char* key) {
+  const auto it = config.find(key);
+  if (it == config.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
+    return (*it)["content"].get<std::string>();
+  return "";
+}
+
+template <class Tok>
+void resolve_special_ids(const std::string& dir, Tok& tok) {
+  SpecialIds ids{tok.bos_id(), tok.eos_id(), tok.pad_id()};
+  int64_t* fields[] = {&ids.bos, &ids.eos, &ids.pad};
+  const char* id_keys[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+  const char* token_keys[] = {"bos_token", "eos_token", "pad_token"};
+  const std::string config_path = dir + "/config.json";
+  if (auto config = read_json_if_present(config_path)) {
+    for (int k = 0; k < 3; ++k) {
+      const json& v = config->value(id_keys[k], json());
+      const json& first = v.is_array() && !v.empty() ? v[0] : v;  // Llama 3 lists several EOS
+      if (first.is_number_integer()) *fields[k] = first.get<int64_t>();
+      else if (!first.is_null() && !v.is_array())
+        throw FormatError(fmt::format("{}: {} is not an integer", config_path, id_keys[k]));
+    }
+  }
+  for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
+    auto config = read_json_if_present(dir + "/" + name);
+    if (!config) continue;
+    for (int k = 0; k < 3; ++k) {
+      const std::string text = token_text(*config, token_keys[k]);
+      const int64_t id = text.empty() ? -1 : tok.token_id(text);
+      if (id >= 0) *fields[k] = id;
+    }
+  }
+  tok.set_special_ids(ids);
+}
+
+// vocab.json + merges.txt carry no added tokens: Hugging Face takes them from the configs
+// (and GPT-2's <|endoftext|> by default), so that they are never split.
+void add_config_tokens(const std::string& dir, BpeTokenizer& tok) {
+  std::vector<std::string> specials = {"<|endoftext|>"};
+  for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
+    auto config = read_json_if_present(dir + "/" + name);
+    if (!config) continue;
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"})
+      specials.push_back(token_text(*config, key));
+    const json& decoder = config->value("added_tokens_decoder", json::object());
+    for (const auto& [id, entry] : decoder.items()) {
+      if (!entry.is_object() || !entry.contains("content") || !entry["content"].is_string())
+        throw FormatError(fmt::format("{}/{}: added_tokens_decoder['{}'] has no content", dir, name, id));
+      try {
+        tok.add_token(entry["content"].get<std::string>(), std::stoll(id));
+      } catch (const std::logic_error&) {
+        throw FormatError(fmt::format("{}/{}: added_tokens_decoder key '{}' is not an id", dir, name, id));
+      }
+    }
+  }
+  for (const std::string& text : specials)
+    if (!text.empty() && tok.token_id(text) >= 0) tok.add_token(text, tok.token_id(text));
+}
+
+BpeSpec parse_tokenizer_json(const json& j, const std::string& path) {
+  const auto field = [&](const json& parent, const char* key, const char* name) -> const json& {
+    if (!parent.is_object() || !parent.contains(key)) throw FormatError(fmt::format("{} has no {} field", path, name));
+    return parent[key];
+  };
+  const json& model = field(j, "model", "model");
+  const json& type = field(model, "type", "model.type");
+  if (type != "BPE")
+    throw FormatError(fmt::format("{}: model.type {} is not supported (BPE)", path, type.dump()));
+  if (!is_byte_level(j))
+    throw FormatError(fmt::format("{}: pre_tokenizer type {} is not supported (GPT-2's ByteLevel)", path,
+                                  pre_tokenizer_type(j)));
+  if (!j["pre_tokenizer"].value("use_regex", true) || !j.value("normalizer", json()).is_null())
+    throw FormatError(fmt::format("{}: a normalizer or a ByteLevel pre_tokenizer without GPT-2's regex is not supported", path));
+  BpeSpec spec;
+  spec.source = path;
+  spec.add_prefix_space = j["pre_tokenizer"].value("add_prefix_space", false);
+  spec.vocab = read_vocab(field(model, "vocab", "model.vocab"), path + " model.vocab");
+  const json& merges = field(model, "merges", "model.merges");
+  if (!merges.is_array()) throw FormatError(fmt::format("{}: model.merges is not a list", path));
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const json& m = merges[i];
+    std::pair<std::string, std::string> merge;
+    const bool ok = m.is_string() ? split_merge(m.get_ref<const std::string&>(), merge)
+                    : m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()
+                        ? (merge = {m[0].get<std::string>(), m[1].get<std::string>()}, true)
+                        : false;
+    if (!ok) throw FormatError(fmt::format("{}: model.merges[{}] is not a pair of tokens", path, i));
+    spec.merges.push_back(std::move(merge));
+  }
+  const json& added = j.value("added_tokens", json::array());
+  if (!added.is_array()) throw FormatError(fmt::format("{}: added_tokens is not a list", path));
+  for (size_t i = 0; i < added.size(); ++i) {
+    const json& a = added[i];
+    if (!a.is_object() || !a.value("id", json()).is_number_integer() || !a.value("content", json()).is_string())
+      throw FormatError(fmt::format("{}: added_tokens[{}] has no integer id and string content", path, i));
+    spec.added.emplace_back(a["content"].get<std::string>(), a["id"].get<int64_t>());
+  }
+  return spec;
+}
+
+}  // namespace
+
+BpeSpec read_vocab_merges(const std::string& vocab_path, const std::string& merges_path) {
+  BpeSpec spec;
+  spec.source = fmt::format("{} and {}", vocab_path, merges_path);
+  spec.vocab = read_vocab(read_json(vocab_path), vocab_path);
+  std::istringstream lines(read_file(merges_path));
+  std::string line;
+  for (int n = 1; std::getline(lines, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (n == 1 && line.rfind("#version", 0) == 0)) continue;
+    std::pair<std::string, std::string> merge;
+    if (!split_merge(line, merge))
+      throw FormatError(fmt::format("{} line {} is not two tokens separated by a space", merges_path, n));
+    spec.merges.push_back(std::move(merge));
+  }
+  return spec;
+}
+
+BpeSpec read_tokenizer_json(const std::string& path) {
+  try {
+    return parse_tokenizer_json(read_json(path), path);
+  } catch (const json::exception& e) {  // a field of the wrong type
+    throw FormatError(fmt::format("{} does not hold a tokenizer ({})", path, e.what()));
+  }
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  const auto has = [&](const char* name) { return fs::exists(dir + "/" + name); };
+  const std::string json_path = dir + "/tokenizer.json", sp_path = dir + "/tokenizer.model";
+  if (has("tokenizer.json") && (!has("tokenizer.model") || is_byte_level(read_json(json_path)))) {
+    auto tok = std::make_unique<BpeTokenizer>(read_tokenizer_json(json_path));
+    tok->set_special_ids({-1, tok->token_id("<|endoftext|>"), -1});
+    resolve_special_ids(dir, *tok);
+    return tok;
+  }
+  if (has("tokenizer.model")) {
+    auto tok = std::make_unique<SentencePieceTokenizer>(sp_path);
+    resolve_special_ids(dir, *tok);
+    return tok;
+  }
+  if (has("vocab.json") && has("merges.txt")) {
+    auto tok = std::make_unique<BpeTokenizer>(read_vocab_merges(dir + "/vocab.json", dir + "/merges.txt"));
+    add_config_tokens(dir, *tok);
+    tok->set_special_ids({-1, tok->token_id("<|endoftext|>"), -1});
+    resolve_special_ids(dir, *tok);
+    return tok;
+  }
+  throw FormatError(fmt::format("{} holds no tokenizer (tokenizer.json, vocab.json and merges.txt, or tokenizer.model)", dir));
+}
+
+}  // namespace bb

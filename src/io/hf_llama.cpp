@@ -1,0 +1,92 @@
+// Llama config.json and weights in the Hugging Face layout.
+#include "io/hf_llama.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/hf_weights.h"
+#include "io/safetensors.h"
+
+namespace bb {
+
+using nlohmann::json;
+
+LlamaConfig read_llama_config(const std::string& dir) {
+  const std::string path = dir + "/config.json";
+  json j = read_json_file(path);
+  std::string type = j.value("model_type", "");
+  if (type != "llama")
+    throw FormatError(fmt::format("{}: field 'model_type' is '{}', not llama", path, type));
+  LlamaConfig c;
+  JsonFields f{j, path};
+  c.hidden_size = f.integer("hidden_size");
+  c.intermediate_size = f.integer("intermediate_size");
+  c.num_hidden_layers = f.integer("num_hidden_layers");
+  c.num_attention_heads = f.integer("num_attention_heads");
+  c.num_key_value_heads = f.integer("num_key_value_heads", c.num_attention_heads);
+  c.vocab_size = f.integer("vocab_size");
+  c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
+  c.rms_norm_eps = static_cast<float>(f.number("rms_norm_eps", 1e-6));
+  c.rope_theta = static_cast<float>(f.number("rope_theta", 10000.0));
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
+  c.bos_token_id = f.integer("bos_token_id", -1);
+  c.eos_token_id = f.integer("eos_token_id", -1);
+  if (j.contains("head_dim") && j["head_dim"].is_number_integer() &&
+      j["head_dim"].get<int64_t>() * c.num_attention_heads != c.hidden_size)
+    throw FormatError(fmt::format("{}: field 'head_dim' other than hidden_size / num_attention_heads is not supported", path));
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    throw FormatError(fmt::format("{}: field 'rope_scaling' is not supported (plain rotary embedding only)", path));
+  if (j.value("attention_bias", false) || j.value("mlp_bias", false))
+    throw FormatError(fmt::format("{}: field 'attention_bias' / 'mlp_bias' true is not supported", path));
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw FormatError(fmt::format("{}: {}", path, e.what()));
+  }
+  return c;
+}
+
+void write_llama_config(const std::string& dir, const LlamaConfig& c) {
+  json j = {{"model_type", "llama"},
+            {"architectures", {"LlamaForCausalLM"}},
+            {"hidden_size", c.hidden_size},
+            {"intermediate_size", c.intermediate_size},
+            {"num_hidden_layers", c.num_hidden_layers},
+            {"num_attention_heads", c.num_attention_heads},
+            {"num_key_value_heads", c.num_key_value_heads},
+            {"vocab_size", c.vocab_size},
+            {"max_position_embeddings", c.max_position_embeddings},
+            {"rms_norm_eps", c.rms_norm_eps},
+            {"rope_theta", c.rope_theta},
+            {"rope_scaling", nullptr},
+            {"hidden_act", "silu"},
+            {"attention_bias", false},
+            {"mlp_bias", false},
+            {"initializer_range", 0.02},
+            {"tie_word_embeddings", c.tie_word_embeddings},
+            {"torch_dtype", "float32"}};
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
+  write_text_atomic(dir + "/config.json", j.dump(2) + "\n");
+}
+
+std::unique_ptr<Llama> load_llama(const std::string& dir, Device device) {
+  LlamaConfig c = read_llama_config(dir);
+  auto model = std::make_unique<Llama>(c, 0, device);
+  NamedTensors weights = load_safetensors_dir(dir);
+  // A tied checkpoint may still carry lm_head.weight (a copy of embed_tokens): skip it.
+  load_named_weights(*model, weights, dir, [](const std::string& n) { return n; });
+  return model;
+}
+
+void save_llama(const std::string& dir, const Llama& model, int64_t max_shard_bytes) {
+  std::filesystem::create_directories(dir);
+  write_llama_config(dir, model.config());
+  save_safetensors_dir(dir, model.named_parameters(), max_shard_bytes, {{"format", "pt"}});
+}
+
+}  // namespace bb

@@ -1,0 +1,33 @@
+// Helpers shared by the Hugging Face loaders (Llama, PEFT adapters): typed config.json
+// fields that fail with the file and field named, and copying named weights into a model.
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "nn/module.h"
+
+namespace bb {
+
+// Parses a JSON file; FormatError naming it when it is not JSON.
+nlohmann::json read_json_file(const std::string& path);
+
+// Typed reads of one JSON object's fields; a missing field without a fallback, or a value of
+// the wrong type, is a FormatError naming `path` and the field.
+struct JsonFields {
+  const nlohmann::json& j;
+  std::string path;
+  int64_t integer(const char* key) const;
+  int64_t integer(const char* key, int64_t fallback) const;
+  double number(const char* key, double fallback) const;
+  bool boolean(const char* key, bool fallback) const;
+  std::string string(const char* key) const;
+};
+
+// Points every parameter of `model` at the tensor of `weights` whose name, passed through
+// `rename`, equals the parameter's; the shapes must agree. Tensors stored in another dtype
+// are widened to f32 master weights. Extra tensors in `weights` are ignored.
+void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
+                        const std::function<std::string(const std::string&)>& rename);
+
+}  // namespace bb

@@ -1,0 +1,15 @@
+// Generation from any causal language model: with a key/value cache where the model has one
+// (Llama: each new token costs one position), else by re-running the visible context.
+#pragma once
+#include <vector>
+
+#include "models/causal_lm.h"
+#include "models/sampling.h"
+
+namespace bb {
+
+// Extends `prompt` under the sampling options (stops at o.eos_id); without gradients.
+std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> prompt, const SamplingOptions& o,
+                                  bool use_cache = true);
+
+}  // namespace bb

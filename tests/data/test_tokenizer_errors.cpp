@@ -1,0 +1,121 @@
+// Tokenizer files that are broken, truncated or incomplete: each gives a FormatError naming
+// the file and the field. A tiny hand-made byte-level vocabulary stands in for GPT-2's.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "data/bpe_tokenizer.h"
+#include "data/byte_level.h"
+#include "data/tokenizer_files.h"
+#include "text_files.h"
+
+namespace bb {
+namespace {
+using nlohmann::json;
+
+// The 256 bytes, then "he", "ll", "hell" by the merges below.
+json tiny_vocab() {
+  json v = json::object();
+  for (int b = 0; b < 256; ++b) v[byte_level::byte_to_char(static_cast<unsigned char>(b))] = b;
+  v["he"] = 256, v["ll"] = 257, v["hell"] = 258;
+  return v;
+}
+const char* kTinyMerges = "#version: 0.2\nh e\nl l\nhe ll\n";
+
+template <class F>
+void expect_format_error(F&& load, const std::vector<std::string>& parts) {
+  try {
+    load();
+    ADD_FAILURE() << "no FormatError";
+  } catch (const FormatError& e) {
+    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+  }
+}
+
+struct Files {
+  std::string dir = test::make_temp_dir("tok_errors");
+  std::string put(const std::string& name, const std::string& text) const {
+    test::write_text(dir + "/" + name, text);
+    return dir + "/" + name;
+  }
+};
+
+TEST(BpeFiles, TinyVocabularyMergesByRank) {
+  Files f;
+  BpeTokenizer tok(read_vocab_merges(f.put("vocab.json", tiny_vocab().dump()), f.put("merges.txt", kTinyMerges)));
+  EXPECT_EQ(tok.encode("hello hell"), (std::vector<int64_t>{258, 'o', ' ', 258}));
+  EXPECT_EQ(tok.decode({258, 'o', 999}), "hello");  // ids past the vocabulary decode to nothing
+  EXPECT_EQ(tok.eos_id(), -1);
+}
+
+TEST(BpeFiles, BrokenVocabJson) {
+  Files f;
+  const std::string merges = f.put("merges.txt", kTinyMerges), text = tiny_vocab().dump();
+  const std::string truncated = f.put("vocab.json", text.substr(0, text.size() / 2));
+  expect_format_error([&] { read_vocab_merges(truncated, merges); }, {truncated, "not valid JSON"});
+  json bad = tiny_vocab();
+  bad["he"] = "x";
+  const std::string typed = f.put("typed.json", bad.dump());
+  expect_format_error([&] { read_vocab_merges(typed, merges); }, {typed, "'he'", "not an integer"});
+  bad = tiny_vocab();
+  bad.erase(byte_level::byte_to_char('\n'));
+  const std::string holed = f.put("holed.json", bad.dump());
+  expect_format_error([&] { (void)BpeTokenizer(read_vocab_merges(holed, merges)); }, {holed, "byte 0x0a"});
+  expect_format_error([&] { read_vocab_merges(f.dir + "/absent.json", merges); }, {f.dir + "/absent.json"});
+}
+
+TEST(BpeFiles, MalformedMerges) {
+  Files f;
+  const std::string vocab = f.put("vocab.json", tiny_vocab().dump());
+  const std::string three = f.put("three.txt", "#version: 0.2\nh e\nl l x\n");
+  expect_format_error([&] { read_vocab_merges(vocab, three); }, {three, "line 3"});
+  const std::string unknown = f.put("unknown.txt", "h e\nq zz\n");
+  expect_format_error([&] { (void)BpeTokenizer(read_vocab_merges(vocab, unknown)); }, {unknown, "merge 2", "'q zz'"});
+}
+
+TEST(BpeFiles, BrokenTokenizerJson) {
+  Files f;
+  const json good = {{"pre_tokenizer", {{"type", "ByteLevel"}}},
+                     {"model", {{"type", "BPE"}, {"vocab", tiny_vocab()}, {"merges", {"h e", "l l", {"he", "ll"}}}}}};
+  BpeTokenizer tok(read_tokenizer_json(f.put("good.json", good.dump())));
+  EXPECT_EQ(tok.encode("hello"), (std::vector<int64_t>{258, 'o'}));
+
+  const std::string truncated = f.put("truncated.json", good.dump().substr(0, 300));
+  expect_format_error([&] { read_tokenizer_json(truncated); }, {truncated, "not valid JSON"});
+  const auto broken = [&](const char* name, auto&& edit, std::vector<std::string> parts) {
+    json j = good;
+    edit(j);
+    const std::string path = f.put(name, j.dump());
+    parts.push_back(path);
+    expect_format_error([&] { (void)BpeTokenizer(read_tokenizer_json(path)); }, parts);
+  };
+  broken("no_merges.json", [](json& j) { j["model"].erase("merges"); }, {"model.merges"});
+  broken("no_model.json", [](json& j) { j.erase("model"); }, {"model"});
+  broken("wordpiece.json", [](json& j) { j["model"]["type"] = "WordPiece"; }, {"model.type", "WordPiece"});
+  broken("bad_merge.json", [](json& j) { j["model"]["merges"][1] = 5; }, {"model.merges[1]"});
+  broken("metaspace.json", [](json& j) { j["pre_tokenizer"]["type"] = "Metaspace"; }, {"pre_tokenizer", "Metaspace"});
+  broken("bad_added.json", [](json& j) { j["added_tokens"] = {{{"content", "<s>"}}}; }, {"added_tokens[0]"});
+  broken("bad_vocab.json", [](json& j) { j["model"]["vocab"] = json::array(); }, {"model.vocab"});
+  broken("null_pre.json", [](json& j) { j["pre_tokenizer"] = nullptr; }, {"pre_tokenizer type null"});
+  broken("typed.json", [](json& j) { j["pre_tokenizer"]["use_regex"] = "yes"; }, {"does not hold a tokenizer"});
+}
+
+TEST(TokenizerFolder, EmptyOrBrokenFolder) {
+  Files f;
+  expect_format_error([&] { load_tokenizer(f.dir); }, {f.dir, "holds no tokenizer"});
+  f.put("vocab.json", tiny_vocab().dump());
+  f.put("merges.txt", kTinyMerges);
+  const std::string config = f.put("config.json", "{\"eos_token_id\": ");
+  expect_format_error([&] { load_tokenizer(f.dir); }, {config, "not valid JSON"});
+  f.put("config.json", "[1, 2]");
+  expect_format_error([&] { load_tokenizer(f.dir); }, {config, "not hold a JSON object"});
+  f.put("config.json", R"({"eos_token_id": 258, "pad_token_id": [257]})");
+  const auto tok = load_tokenizer(f.dir);
+  EXPECT_EQ(tok->eos_id(), 258);
+  EXPECT_EQ(tok->pad_id(), 257);
+  EXPECT_EQ(tok->bos_id(), -1);
+}
+
+}  // namespace
+}  // namespace bb
