@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dnnl_common.h"
 #include "core/error.h"
 
 namespace bb {
@@ -17,24 +18,6 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-
-memory::data_type to_dnnl(DType t) {
-  switch (t) {
-    case DType::F32: return memory::data_type::f32;
-    case DType::BF16: return memory::data_type::bf16;
-    default: throw ShapeError(fmt::format("conv2d does not take {} tensors", dtype_name(t)));
-  }
-}
-
-struct Engine {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-};
-
-Engine& engine() {
-  static Engine e;
-  return e;
-}
 
 // One convolution shape: the three primitives and the weight layouts they chose. A
 // reordered weight buffer is kept with each (it is reused by every call of that shape).
@@ -67,7 +50,7 @@ std::mutex g_mu;
 std::map<Key, ConvPrims> g_cache;
 
 ConvPrims make(const ConvArgs& a, bool has_bias, DType dt) {
-  const auto t = to_dnnl(dt);
+  const auto t = cpu::dnnl_type(dt, "conv2d");
   const auto f32 = memory::data_type::f32;
   ConvPrims p;
   p.src = memory::desc({a.n, a.c, a.h, a.w}, t, Tag::nhwc);
@@ -80,7 +63,7 @@ ConvPrims make(const ConvArgs& a, bool has_bias, DType dt) {
   const memory::dims strides{a.stride_h, a.stride_w}, pad{a.pad_h, a.pad_w};
   const memory::dims pad_r{(a.oh - 1) * a.stride_h + a.kh - a.h - a.pad_h,
                            (a.ow - 1) * a.stride_w + a.kw - a.w - a.pad_w};
-  auto& e = engine().engine;
+  auto& e = cpu::dnnl_engine().engine;
   auto fd = has_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                                        dnnl::algorithm::convolution_direct, p.src,
                                                        any_w, p.bias, p.dst, strides, pad, pad_r)
@@ -94,12 +77,12 @@ ConvPrims make(const ConvArgs& a, bool has_bias, DType dt) {
 
 void ensure_bwd_data(ConvPrims& p, const ConvArgs& a, DType dt) {
   if (p.has_bwd_data) return;
-  memory::desc any_w(weight_dims(a), to_dnnl(dt), Tag::any);
+  memory::desc any_w(weight_dims(a), cpu::dnnl_type(dt, "conv2d"), Tag::any);
   const memory::dims pad_r{(a.oh - 1) * a.stride_h + a.kh - a.h - a.pad_h,
                            (a.ow - 1) * a.stride_w + a.kw - a.w - a.pad_w};
   dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, p.src, any_w, p.dst,
                                           {a.stride_h, a.stride_w}, {a.pad_h, a.pad_w}, pad_r);
-  dnnl::convolution_backward_data::primitive_desc pd(d, engine().engine, p.fwd_pd);
+  dnnl::convolution_backward_data::primitive_desc pd(d, cpu::dnnl_engine().engine, p.fwd_pd);
   p.bwd_data = dnnl::convolution_backward_data(pd);
   p.bwd_data_w = pd.weights_desc();
   p.has_bwd_data = true;
@@ -119,7 +102,7 @@ void ensure_bwd_weights(ConvPrims& p, const ConvArgs& a, bool has_bias) {
                     : dnnl::convolution_backward_weights::desc(
                           dnnl::algorithm::convolution_direct, p.src, any_dw, p.dst, strides,
                           pad, pad_r);
-  dnnl::convolution_backward_weights::primitive_desc pd(d, engine().engine, p.fwd_pd);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, cpu::dnnl_engine().engine, p.fwd_pd);
   p.bwd_weights = dnnl::convolution_backward_weights(pd);
   p.bwd_weights_dw = pd.diff_weights_desc();
   p.has_bwd_weights = true;
@@ -136,7 +119,7 @@ ConvPrims& prims(const ConvArgs& a, bool has_bias, DType dt) {
 // The weights in the layout `want`: the user's buffer itself when it already is, else a
 // reorder into `buf` (made once per shape).
 memory weights_as(const memory::desc& want, const memory::desc& user, void* data, memory& buf) {
-  auto& e = engine();
+  auto& e = cpu::dnnl_engine();
   memory user_mem(user, e.engine, data);
   if (want == user) return user_mem;
   if (!buf) buf = memory(want, e.engine);
@@ -158,7 +141,7 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, co
   check_dtypes("conv2d", x, y);
   std::lock_guard<std::mutex> lock(g_mu);
   ConvPrims& p = prims(a, bias.defined(), x.dtype());
-  auto& e = engine();
+  auto& e = cpu::dnnl_engine();
   memory wm = weights_as(p.fwd_pd.weights_desc(), p.user_w, w.raw(), p.fwd_w_mem);
   std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, x.raw())},
                                      {DNNL_ARG_WEIGHTS, wm},
@@ -175,7 +158,7 @@ void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const T
   std::lock_guard<std::mutex> lock(g_mu);
   ConvPrims& p = prims(a, false, dy.dtype());
   ensure_bwd_data(p, a, dy.dtype());
-  auto& e = engine();
+  auto& e = cpu::dnnl_engine();
   memory wm = weights_as(p.bwd_data_w, p.user_w, w.raw(), p.bwd_w_mem);
   p.bwd_data.execute(e.stream, {{DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, dy.raw())},
                                 {DNNL_ARG_WEIGHTS, wm},
@@ -191,7 +174,7 @@ void CpuBackend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, cons
   std::lock_guard<std::mutex> lock(g_mu);
   ConvPrims& p = prims(a, dbias.defined(), x.dtype());
   ensure_bwd_weights(p, a, dbias.defined());
-  auto& e = engine();
+  auto& e = cpu::dnnl_engine();
   memory user_dw(p.user_dw, e.engine, dw.raw());
   const bool direct = p.bwd_weights_dw == p.user_dw;
   if (!direct && !p.dw_mem) p.dw_mem = memory(p.bwd_weights_dw, e.engine);

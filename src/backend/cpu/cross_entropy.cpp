@@ -15,36 +15,15 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/elem.h"
+#include "backend/cpu/vec_math.h"
 #include "core/error.h"
 
 namespace bb {
 
 namespace {
 
-// exp(x) in f32 within 2 ulp, vectorisable (same as activation.cpp's; see there). Results
-// below 2^-126 flush to 0, which is what a softmax over a large vocab wants anyway.
-inline float fast_exp(float x) {
-  // No clamp on the way in: out-of-range lanes compute garbage that the two selects at the
-  // end replace, and a NaN stays NaN. Unsigned exponent arithmetic keeps that garbage
-  // defined behaviour.
-  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float t = std::fma(x, 1.44269504088896341f, shifter);
-  const float n = t - shifter;
-  float r = std::fma(n, -0.693359375f, x);  // ln2 split in two for an exact reduction
-  r = std::fma(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  p = std::fma(p, r * r, r) + 1.0f;
-  const uint32_t e = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(shifter);
-  float y = p * std::bit_cast<float>((e + 127u) << 23);
-  y = x < -87.3f ? 0.0f : y;
-  y = x > 88.0f ? std::numeric_limits<float>::infinity() : y;
-  return y;
-}
+using cpu::fast_exp;
+
 
 // A row is walked in chunks small enough to stay in L1, so each logit comes from memory once
 // for the max and the sum of exponentials together (an online softmax: the running sum is

@@ -8,31 +8,13 @@
 #include <tuple>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dnnl_common.h"
 #include "core/error.h"
 
 namespace bb {
 namespace {
 
 using dnnl::memory;
-
-memory::data_type to_dnnl(DType t) {
-  switch (t) {
-    case DType::F32: return memory::data_type::f32;
-    case DType::BF16: return memory::data_type::bf16;
-    case DType::F16: return memory::data_type::f16;
-    default: throw ShapeError(fmt::format("matmul does not take {} tensors", dtype_name(t)));
-  }
-}
-
-struct Engine {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-};
-
-Engine& engine() {
-  static Engine e;
-  return e;
-}
 
 // Everything that decides the primitive.
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, DType,
@@ -54,9 +36,9 @@ Cached make(const MatmulArgs& p, bool has_bias, DType in, DType out) {
   memory::dims b_strides = p.trans_b ? memory::dims{p.k * p.n, 1, p.k}
                                      : memory::dims{p.k * p.n, p.n, 1};
   Cached c;
-  c.a = memory::desc({p.batch, p.m, p.k}, to_dnnl(in), a_strides);
-  c.b = memory::desc({bb, p.k, p.n}, to_dnnl(in), b_strides);
-  c.c = memory::desc({p.batch, p.m, p.n}, to_dnnl(out), memory::format_tag::abc);
+  c.a = memory::desc({p.batch, p.m, p.k}, cpu::dnnl_type(in, "matmul"), a_strides);
+  c.b = memory::desc({bb, p.k, p.n}, cpu::dnnl_type(in, "matmul"), b_strides);
+  c.c = memory::desc({p.batch, p.m, p.n}, cpu::dnnl_type(out, "matmul"), memory::format_tag::abc);
   if (has_bias) c.bias = memory::desc({1, 1, p.n}, memory::data_type::f32, memory::format_tag::abc);
   dnnl::primitive_attr attr;
   if (p.accumulate) {
@@ -66,7 +48,7 @@ Cached make(const MatmulArgs& p, bool has_bias, DType in, DType out) {
   }
   dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(c.a, c.b, c.bias, c.c)
                                      : dnnl::matmul::desc(c.a, c.b, c.c);
-  dnnl::matmul::primitive_desc pd(desc, attr, engine().engine);
+  dnnl::matmul::primitive_desc pd(desc, attr, cpu::dnnl_engine().engine);
   c.prim = dnnl::matmul(pd);
   return c;
 }
@@ -91,7 +73,7 @@ void run_dnnl(const void* a, const void* b, const void* bias, void* c, DType in,
     if (it == g_cache.end()) it = g_cache.emplace(key, make(p, bias != nullptr, in, out)).first;
     prim = &it->second;
   }
-  auto& e = engine();
+  auto& e = cpu::dnnl_engine();
   memory am(prim->a, e.engine, const_cast<void*>(a));
   memory bm(prim->b, e.engine, const_cast<void*>(b));
   memory cm(prim->c, e.engine, c);

@@ -1,0 +1,37 @@
+// Vectorisable scalar math shared by the CPU kernels (the compiler turns loops over these
+// into AVX-512 code; std::exp would not vectorise without -ffast-math).
+#pragma once
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace bb::cpu {
+
+// exp(x) in f32, within 2 ulp for normal results: x = n ln2 + r with |r| <= ln2/2, Cephes'
+// degree-6 polynomial for e^r, 2^n built in the exponent bits. Results below 2^-126 flush to
+// 0 and x > 88 gives inf (true overflow starts at 88.72; nothing here needs that last 0.7).
+inline float fast_exp(float x) {
+  // No clamp on the way in: out-of-range lanes compute garbage that the two selects at the
+  // end replace, and a NaN stays NaN. Unsigned exponent arithmetic keeps that garbage
+  // defined behaviour.
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float t = std::fma(x, 1.44269504088896341f, shifter);
+  const float n = t - shifter;
+  float r = std::fma(n, -0.693359375f, x);  // ln2 split in two for an exact reduction
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p, r * r, r) + 1.0f;
+  const uint32_t e = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(shifter);
+  float y = p * std::bit_cast<float>((e + 127u) << 23);
+  y = x < -87.3f ? 0.0f : y;
+  y = x > 88.0f ? std::numeric_limits<float>::infinity() : y;
+  return y;
+}
+
+}  // namespace bb::cpu
