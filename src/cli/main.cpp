@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <exception>
 
 #include "cli/commands.h"
@@ -21,6 +22,8 @@ std::string keys_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Progress lines reach a log file as they happen, not when the buffer fills.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   CLI::App app{"bigbatch: exact gradient accumulation for training on small memory"};
   app.require_subcommand(1);
 

@@ -48,6 +48,7 @@ int run_train(const TrainArgs& args) {
   }
   RunConfig cfg = load_run_config(a.config, a.overrides);
   if (is_vision_model_type(cfg.model_type)) return run_train_vision(a, cfg);  // cli/train_vision.cpp
+  if (!a.memory_budget.empty()) cfg = plan_to_budget(cfg, parse_bytes(a.memory_budget));
   auto job = make_job(cfg);
   const std::string ckpt = cfg.out_dir + "/checkpoint";
   fs::create_directories(cfg.out_dir);

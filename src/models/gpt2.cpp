@@ -46,16 +46,16 @@ Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective) c
   const int64_t B = x.dim(0), T = x.dim(1), C = cfg_.n_embd, H = cfg_.n_head;
   const uint64_t site = static_cast<uint64_t>(index_) * 2 + 1;
   Tensor qkv = selective ? ln_1_->forward_linear(x, *c_attn_, ctx)
-                         : c_attn_->forward(ln_1_->forward(x));     // (B, T, 3C)
+                         : c_attn_->forward(ln_1_->forward(x), ctx);  // (B, T, 3C)
   std::vector<Tensor> parts = split(qkv, {C, C, C}, -1);
   Tensor q = reshape(parts[0], {B, T, H, C / H});
   Tensor k = reshape(parts[1], {B, T, H, C / H});
   Tensor v = reshape(parts[2], {B, T, H, C / H});
   Tensor a = reshape(attention(q, k, v, true), {B, T, C});
-  Tensor h = add(x, dropout(attn_proj_->forward(a), cfg_.dropout, ctx, site));
-  Tensor f = selective ? ln_2_->forward_linear(h, *c_fc_, ctx) : c_fc_->forward(ln_2_->forward(h));
+  Tensor h = add(x, dropout(attn_proj_->forward(a, ctx), cfg_.dropout, ctx, site));
+  Tensor f = selective ? ln_2_->forward_linear(h, *c_fc_, ctx) : c_fc_->forward(ln_2_->forward(h), ctx);
   Tensor m = selective ? mlp_proj_->forward_after(Activation::GeluTanh, f, ctx)
-                       : mlp_proj_->forward(gelu(f));              // (B, T, C)
+                       : mlp_proj_->forward(gelu(f), ctx);         // (B, T, C)
   return add(h, dropout(m, cfg_.dropout, ctx, site + 1));
 }
 

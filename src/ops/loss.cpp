@@ -65,13 +65,14 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
   chunk_rows = std::min(chunk_rows, std::max<int64_t>(rows, 1));
 
   const bool grads = will_record({x, w});
+  const bool weight_grad = grads && needs_grad(w);  // a frozen head (LoRA) needs no (V, C) buffer
   const Device dev = x.device();
   Backend& k = kernels(x);
   Tensor x2 = x.view({rows, c}), t1 = targets.view({rows});
   Tensor dx, dw;
   if (grads) {
     dx = Tensor::empty(Shape{rows, c}, x.dtype(), dev);
-    dw = Tensor::empty(Shape{vocab, c}, DType::F32, dev);
+    if (weight_grad) dw = Tensor::empty(Shape{vocab, c}, DType::F32, dev);
   }
   Tensor loss = Tensor::zeros(Shape{}, DType::F32, dev);
   Tensor counted = Tensor::zeros(Shape{}, DType::F32, dev);
@@ -108,6 +109,7 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
       }
       MatmulArgs bx{.batch = 1, .m = n, .n = c, .k = vocab};
       k.matmul(dc, wc, Tensor(), dx.narrow_rows(r0, n), bx);
+      if (!weight_grad) continue;
       MatmulArgs bw{.batch = 1, .m = vocab, .n = c, .k = n, .trans_a = true,
                     .accumulate = r0 > 0};
       k.matmul(dc, xc, Tensor(), dw, bw);
@@ -123,7 +125,7 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
       float s = scalar_value(g[0]);
       if (s != 1.0f) {
         kernels(dx).scale_add(dx, s, Tensor(), dx);
-        kernels(dw).scale_add(dw, s, Tensor(), dw);
+        if (dw.defined()) kernels(dw).scale_add(dw, s, Tensor(), dw);
       }
       return std::vector<Tensor>{nx ? dx.view(xs.vec()) : Tensor(), nw ? cast(dw, wdt) : Tensor()};
     });
