@@ -6,12 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
 export OMP_NUM_THREADS=2
-b="$build/bench/gpt_train_bench --layers 6 --heads 6 --embd 384 --vocab 50257 --seq 256 --mb 8 --steps 3 --warmup 1"
+b="$build/bench/gpt_train_bench --heads 6 --embd 384 --vocab 50257 --seq 256 --mb 8 --steps 3 --warmup 1"
 field() { /usr/bin/python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(f\"{d['$1']:.1f}\")"; }
 
 echo "peak memory against K (GPT small, fp32, micro-batch 8)"
 for k in 1 2 4 8; do
-  j=$($b --accum $k)
+  j=$($b --layers 6 --accum $k)
   echo "  K=$k  counted peak $(echo "$j" | field counted_peak_MiB) MiB  peak RSS $(echo "$j" | field peak_rss_MiB) MiB  $(echo "$j" | field tok_s_med) tok/s"
 done
 
@@ -27,6 +27,6 @@ done
 
 echo "step-time overhead of checkpointing (fp32, K=1, median of 3 runs each)"
 for policy in none selective full; do
-  t=$(for r in 1 2 3; do $b --checkpointing $policy | field step_s_med; done | sort -n | sed -n 2p)
+  t=$(for r in 1 2 3; do $b --layers 6 --checkpointing $policy | field step_s_med; done | sort -n | sed -n 2p)
   echo "  $policy: $t s/step"
 done
