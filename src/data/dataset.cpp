@@ -2,13 +2,13 @@
 #include "data/dataset.h"
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <numeric>
 
 #include "core/error.h"
+#include "data/gzip_file.h"
 
 namespace bb {
 namespace fs = std::filesystem;
@@ -97,21 +97,6 @@ Batch Documents::batch(int64_t first, int64_t count) const {
 }
 
 namespace {
-
-std::string read_maybe_gzip(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw FormatError(fmt::format("cannot read {}", path));
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, n);
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  gzclose(f);
-  if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
-    throw FormatError(fmt::format("{} is corrupt: {}", path, msg ? msg : "read error"));
-  return out;
-}
 
 std::vector<std::string> corpus_files(const std::string& path) {
   if (path.empty()) throw ConfigError("data.path is empty: name a text file or a folder of them");

@@ -2,34 +2,16 @@
 #include "data/idx.h"
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/gzip_file.h"
 
 namespace bb {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The whole (decompressed) file; gzopen reads plain files as they are.
-std::string read_all(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw FormatError(fmt::format("{} does not exist or is not a file", path));
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw FormatError(fmt::format("cannot open {}", path));
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, n);
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  gzclose(f);
-  // A gzip stream cut short reads as Z_BUF_ERROR ("unexpected end of file").
-  if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
-    throw FormatError(fmt::format("{} is a corrupt or truncated gzip file: {}", path, msg ? msg : "read error"));
-  return out;
-}
 
 uint32_t be32(const std::string& s, size_t at) {
   auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[at + i])); };
@@ -39,7 +21,7 @@ uint32_t be32(const std::string& s, size_t at) {
 }  // namespace
 
 IdxArray read_idx(const std::string& path) {
-  const std::string raw = read_all(path);
+  const std::string raw = read_maybe_gzip(path);
   if (raw.size() < 4) throw FormatError(fmt::format("{} is too short for an IDX header ({} bytes)", path, raw.size()));
   if (raw[0] != 0 || raw[1] != 0)
     throw FormatError(fmt::format("{} is not an IDX file: its magic number 0x{:08x} does not start with two zero bytes",
