@@ -11,6 +11,7 @@ packages=(
   dataset-fashion-mnist          # the vision configs' data (IDX files)
   libstb-dev                     # stb_image: PNG/JPEG image folders
   nodejs                         # runs onnxruntime-node in the ONNX export test
+  libonnx-dev libprotobuf-dev    # ONNX's protobuf definitions for `bigbatch export`
   libsentencepiece-dev sentencepiece  # SentencePiece tokenizers; spm_train for their test
   jargon-text                    # text for the GPT-2 tokenizer test and docs/finetune.md
 )

@@ -17,6 +17,7 @@ int run_train(const TrainArgs& a);
 
 struct EvalArgs {
   std::string model_dir, data_path, format = "text";
+  std::string adapter_dir;  // a PEFT LoRA adapter to apply (empty: none)
   int64_t batches = 16, micro_batch = 8;
 };
 int run_eval(const EvalArgs& a);

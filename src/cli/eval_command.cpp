@@ -16,6 +16,7 @@ int run_eval(const EvalArgs& a) {
   if (is_image_model_dir(a.model_dir)) return run_eval_vision(a);  // cli/eval_vision.cpp
   if (a.data_path.empty()) throw ConfigError("eval: --data is required for a language model");
   auto model = load_causal_lm(a.model_dir);
+  if (!a.adapter_dir.empty()) load_peft_adapter(a.adapter_dir, *model);
   auto tok_ptr = tokenizer_for_model(a.model_dir);
   const Tokenizer& tok = *tok_ptr;
   TextDataOptions d;
@@ -23,7 +24,9 @@ int run_eval(const EvalArgs& a) {
   d.format = a.format;
   d.val_fraction = 0;
   d.block_size = model->max_positions();
-  TextCorpus corpus = load_text_corpus(d, tok);
+  if (d.format != "text" && d.format != "documents" && d.format != "instruct")
+    throw ConfigError(fmt::format("eval: --format '{}' is not known (text, documents or instruct)", d.format));
+  TextCorpus corpus = load_corpus(d, tok);
   if (a.batches <= 0 || a.micro_batch <= 0) throw ConfigError("--batches and --micro-batch must be positive");
   double loss = evaluate(*model, *corpus.train, a.batches, a.micro_batch, Precision::kFP32);
   fmt::print("mean loss per target token: {:.4f} (perplexity {:.2f}) over {} micro-batches of {}\n", loss,

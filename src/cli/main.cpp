@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   auto* e = app.add_subcommand("eval", "Mean loss per target token of a saved model on a text file");
   e->add_option("--model", ev.model_dir, "model folder (config.json + model.safetensors)")->required();
   e->add_option("--data", ev.data_path, "text file or folder (vision: test images; default Fashion-MNIST)");
-  e->add_option("--format", ev.format, "text or documents");
+  e->add_option("--format", ev.format, "text, documents or instruct (JSON lines, loss on completions)");
+  e->add_option("--adapter", ev.adapter_dir, "PEFT LoRA adapter folder to apply");
   e->add_option("--batches", ev.batches, "micro-batches to evaluate");
   e->add_option("--micro-batch", ev.micro_batch, "sequences per micro-batch");
 

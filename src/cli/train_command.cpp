@@ -115,6 +115,7 @@ int run_train(const TrainArgs& args) {
     fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n",
                cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
   }
+  copy_tokenizer_files(tokenizer_source(cfg), cfg.out_dir);
   print_sample(*job->model, *job->tokenizer, cfg);
   return 0;
 }

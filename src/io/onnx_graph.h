@@ -1,26 +1,22 @@
 // A small builder for ONNX inference graphs (f32 only): inputs, initializers, nodes with
-// attributes, outputs, and an atomic write of the model file. It writes the protobuf wire
-// format itself (field numbers of onnx.proto, as in Debian's libonnx-dev), because linking
-// libprotobuf clashes with the protobuf-lite copy inside libsentencepiece.
+// attributes, outputs, and an atomic write of the model file. The model is serialised by
+// Debian's ONNX protobuf definitions (libonnx-dev) in the plugin libbigbatch_onnx.so, loaded
+// on first save: see src/plugins/onnx_writer.cpp for why it is a plugin.
 #pragma once
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
 
-namespace bb {
+#include "io/onnx_spec.h"
 
-using OnnxAttr = std::variant<int64_t, float, std::vector<int64_t>>;
+namespace bb {
 
 class OnnxGraph {
  public:
   explicit OnnxGraph(const std::string& name);
-  ~OnnxGraph();
-  OnnxGraph(const OnnxGraph&) = delete;
-  OnnxGraph& operator=(const OnnxGraph&) = delete;
 
   // A graph input of f32; a dim of -1 is symbolic ("N").
-  const std::string& input(const std::string& name, const std::vector<int64_t>& dims);
+  std::string input(const std::string& name, const std::vector<int64_t>& dims);
   void output(const std::string& name, const std::vector<int64_t>& dims);
   // A constant tensor (weights); returns its name.
   std::string constant(const std::string& name, const std::vector<float>& values, const std::vector<int64_t>& dims);
@@ -29,16 +25,22 @@ class OnnxGraph {
   std::string node(const std::string& op, const std::vector<std::string>& inputs,
                    const std::vector<std::pair<std::string, OnnxAttr>>& attrs = {}, std::string out = "");
 
-  // Serialises the model (IR version and opset of the installed onnx) to `path` atomically.
+  // Serialises the model (IR version 7, opset kOnnxOpset) to `path` atomically. Throws
+  // FormatError naming the path, or the plugin when it cannot be loaded.
   void save(const std::string& path, const std::string& doc) const;
 
+  const OnnxModelSpec& spec() const { return spec_; }
+
  private:
-  std::string name_;
-  std::string graph_;  // GraphProto fields written so far
+  OnnxModelSpec spec_;
   int64_t counter_ = 0;
 };
 
 // The opset the exported graphs declare.
 inline constexpr int64_t kOnnxOpset = 13;
+
+// Serialises a model through the plugin (loaded once). Throws FormatError when the plugin is
+// missing or fails.
+std::string serialize_onnx(const OnnxModelSpec& spec);
 
 }  // namespace bb

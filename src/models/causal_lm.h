@@ -1,8 +1,9 @@
 // CausalLM: what training, evaluation and generation need from a language model, so GPT-2
-// and Llama share the trainer, the CLI and the samplers.
+// and Llama share the trainer, the CLI and the samplers (cached decoding included).
 #pragma once
 #include <string>
 
+#include "models/kv_cache.h"
 #include "nn/checkpoint_policy.h"
 #include "nn/context.h"
 #include "nn/module.h"
@@ -20,6 +21,10 @@ class CausalLM : public Module {
                       int64_t ignore_index = -100) const = 0;
   // Logits (B, T, V), for generation and evaluation.
   virtual Tensor logits(const Tensor& tokens, const Context& ctx) const = 0;
+  // Logits (B, T, V) of tokens that follow what `cache` holds (positions cache.length()
+  // onwards); appends their keys and values. Either a whole prompt into an empty cache or one
+  // token at a time after it. Without gradient.
+  virtual Tensor logits_cached(const Tensor& tokens, KVCache& cache) const = 0;
   // Blocks that activation checkpointing may wrap, in order.
   virtual int64_t num_blocks() const = 0;
 

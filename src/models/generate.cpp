@@ -1,9 +1,10 @@
-// Cached and uncached generation loops.
+// Generation through a key/value cache: the prompt fills the cache once, then each new token
+// costs one position. When the context passes the model's positions the window slides and
+// positions shift, so from then on each token re-runs the visible window (the uncached path).
 #include "models/generate.h"
 
 #include "core/grad_mode.h"
 #include "models/kv_cache.h"
-#include "models/llama.h"
 
 namespace bb {
 namespace {
@@ -14,7 +15,8 @@ std::vector<float> last_row(const Tensor& logits) {
   return std::vector<float>(all.end() - v, all.end());
 }
 
-Tensor ids_tensor(const std::vector<int64_t>& ids) {
+Tensor ids_tensor(std::vector<int64_t>::const_iterator begin, std::vector<int64_t>::const_iterator end) {
+  std::vector<int64_t> ids(begin, end);
   return Tensor::from_ints(Shape{1, static_cast<int64_t>(ids.size())}, ids);
 }
 
@@ -23,24 +25,19 @@ Tensor ids_tensor(const std::vector<int64_t>& ids) {
 std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> prompt, const SamplingOptions& o,
                                   bool use_cache) {
   NoGradGuard no_grad;
-  const auto* llama = dynamic_cast<const Llama*>(&model);
-  const int64_t limit = model.max_positions();
-  // The cache holds positions from 0; once the context would pass the model's positions the
-  // window slides, which needs a fresh forward per token (the uncached path).
-  if (llama && use_cache && static_cast<int64_t>(prompt.size()) + o.max_new_tokens <= limit && !prompt.empty()) {
-    uint64_t rng = o.seed;
-    KVCache cache;
-    std::vector<float> next = last_row(llama->logits_cached(ids_tensor(prompt), cache));
-    for (int64_t i = 0; i < o.max_new_tokens; ++i) {
-      const int64_t tok = sample_token(next, o, rng);
-      if (tok == o.eos_id) break;
-      prompt.push_back(tok);
-      if (i + 1 < o.max_new_tokens) next = last_row(llama->logits_cached(ids_tensor({tok}), cache));
+  KVCache cache;
+  size_t fed = 0;  // leading tokens of the context whose keys and values the cache holds
+  // `generate` hands over the visible context; it only grows by one token until the window
+  // starts to slide, after which its length stays at the model's limit (== fed).
+  auto next = [&](const std::vector<int64_t>& ctx) {
+    if (use_cache && ctx.size() > fed) {
+      Tensor logits = model.logits_cached(ids_tensor(ctx.begin() + fed, ctx.end()), cache);
+      fed = ctx.size();
+      return last_row(logits);
     }
-    return prompt;
-  }
-  auto next = [&](const std::vector<int64_t>& ctx) { return last_row(model.logits(ids_tensor(ctx), Context{})); };
-  return generate(next, std::move(prompt), o, limit);
+    return last_row(model.logits(ids_tensor(ctx.begin(), ctx.end()), Context{}));
+  };
+  return generate(next, std::move(prompt), o, model.max_positions());
 }
 
 }  // namespace bb

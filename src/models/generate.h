@@ -1,5 +1,5 @@
-// Generation from any causal language model: with a key/value cache where the model has one
-// (Llama: each new token costs one position), else by re-running the visible context.
+// Generation from any causal language model (GPT-2, Llama) with a key/value cache: each new
+// token costs one position; `use_cache = false` re-runs the visible context every token.
 #pragma once
 #include <vector>
 

@@ -42,7 +42,7 @@ GPT2Block::GPT2Block(const GPT2Config& c, int index, Device device) : cfg_(c), i
   mlp_proj_ = mlp->register_module("c_proj", lin(4 * C, C));
 }
 
-Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective) const {
+Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective, KVCache* cache, int64_t pos) const {
   const int64_t B = x.dim(0), T = x.dim(1), C = cfg_.n_embd, H = cfg_.n_head;
   const uint64_t site = static_cast<uint64_t>(index_) * 2 + 1;
   Tensor qkv = selective ? ln_1_->forward_linear(x, *c_attn_, ctx)
@@ -51,7 +51,17 @@ Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective) c
   Tensor q = reshape(parts[0], {B, T, H, C / H});
   Tensor k = reshape(parts[1], {B, T, H, C / H});
   Tensor v = reshape(parts[2], {B, T, H, C / H});
-  Tensor a = reshape(attention(q, k, v, true), {B, T, C});
+  Tensor a;
+  if (pos == 0) {  // the whole sequence at once: training, a prompt
+    if (cache) cache->append(index_, k, v);
+    a = attention(q, k, v, true);
+  } else {  // one new token against the cache
+    if (!cache || T != 1)
+      throw ShapeError(fmt::format("gpt2: decoding at position {} wants one token and a cache, got {}", pos, x.desc()));
+    auto [kc, vc] = cache->append(index_, k, v);
+    a = decode_attention(q, kc, vc);
+  }
+  a = reshape(a, {B, T, C});
   Tensor h = add(x, dropout(attn_proj_->forward(a, ctx), cfg_.dropout, ctx, site));
   Tensor f = selective ? ln_2_->forward_linear(h, *c_fc_, ctx) : c_fc_->forward(ln_2_->forward(h), ctx);
   Tensor m = selective ? mlp_proj_->forward_after(Activation::GeluTanh, f, ctx)
@@ -78,31 +88,29 @@ GPT2::GPT2(const GPT2Config& c, uint64_t seed, Device device) : cfg_(c) {
   }
 }
 
-Tensor GPT2::hidden(const Tensor& tokens, const Context& ctx) const {
+Tensor GPT2::hidden(const Tensor& tokens, const Context& ctx, KVCache* cache) const {
   if (tokens.ndim() != 2)
     throw ShapeError(fmt::format("gpt2: tokens must be (B, T), got {}", tokens.desc()));
-  const int64_t B = tokens.dim(0), T = tokens.dim(1);
-  if (T > cfg_.block_size)
-    throw ShapeError(fmt::format("gpt2: sequence of {} tokens is longer than block_size {}", T,
-                                 cfg_.block_size));
+  const int64_t T = tokens.dim(1), start = cache ? cache->length() : 0;
+  if (start + T > cfg_.block_size)
+    throw ShapeError(fmt::format("gpt2: position {} is past block_size {}", start + T, cfg_.block_size));
   std::vector<int64_t> pos(T);
-  for (int64_t t = 0; t < T; ++t) pos[t] = t;
+  for (int64_t t = 0; t < T; ++t) pos[t] = start + t;
   Tensor positions = tokens.is_meta() ? Tensor::empty(Shape{T}, DType::I64, Device::Meta)
                                       : Tensor::from_ints(Shape{T}, pos);
   Tensor x = add(wte_->forward(tokens), wpe_->forward(positions));  // (B, T, C) f32
   x = cast(dropout(x, cfg_.dropout, ctx, 0), ctx.compute);
-  (void)B;
   const bool selective = checkpointing_.selective();
   for (int64_t i = 0; i < cfg_.n_layer; ++i) {
     const GPT2Block& block = *blocks_[i];
-    if (checkpointing_.wraps(i)) {
+    if (!cache && checkpointing_.wraps(i)) {
       x = checkpoint([&block, ctx](const Tensor& in, bool recomputing) {
         Context c = ctx;
         c.recomputing = recomputing;
         return block.forward(in, c);
       }, x);
     } else {
-      x = block.forward(x, ctx, selective);
+      x = block.forward(x, ctx, selective && !cache, cache, start);
     }
   }
   return ln_f_->forward(x);
@@ -116,6 +124,11 @@ Tensor GPT2::loss(const Tensor& tokens, const Tensor& targets, const Context& ct
 
 Tensor GPT2::logits(const Tensor& tokens, const Context& ctx) const {
   Tensor h = hidden(tokens, ctx);
+  return matmul(h, cast(wte_->weight(), h.dtype()), false, true);
+}
+
+Tensor GPT2::logits_cached(const Tensor& tokens, KVCache& cache) const {
+  Tensor h = hidden(tokens, Context{}, &cache);
   return matmul(h, cast(wte_->weight(), h.dtype()), false, true);
 }
 

@@ -27,8 +27,11 @@ class GPT2Block : public Module {
  public:
   GPT2Block(const GPT2Config& c, int index, Device device);
   // x (B, T, C) -> (B, T, C). `selective` recomputes the norms and GELU in backward
-  // instead of saving their outputs (same values and gradients).
-  Tensor forward(const Tensor& x, const Context& ctx, bool selective = false) const;
+  // instead of saving their outputs (same values and gradients). With a cache, k and v of x
+  // are appended to slot `index` and attention runs over everything cached; `pos` is the
+  // position of x's first token (0: a whole prompt, else one token to decode).
+  Tensor forward(const Tensor& x, const Context& ctx, bool selective = false, KVCache* cache = nullptr,
+                 int64_t pos = 0) const;
 
  private:
   GPT2Config cfg_;
@@ -43,14 +46,16 @@ class GPT2 : public CausalLM {
   GPT2(const GPT2Config& c, uint64_t seed, Device device = Device::CPU);
 
   const GPT2Config& config() const { return cfg_; }
-  // tokens (B, T) i64 -> final hidden states (B, T, C), after ln_f
-  Tensor hidden(const Tensor& tokens, const Context& ctx) const;
+  // tokens (B, T) i64 -> final hidden states (B, T, C), after ln_f. With a cache the tokens
+  // sit at positions cache->length() onwards and their keys and values are appended.
+  Tensor hidden(const Tensor& tokens, const Context& ctx, KVCache* cache = nullptr) const;
   // Sum of cross-entropy over targets (B, T) that are not `ignore_index` (f32 scalar); the
   // number of counted targets goes to *count. Never holds all (B*T, V) logits.
   Tensor loss(const Tensor& tokens, const Tensor& targets, const Context& ctx, int64_t* count,
               int64_t ignore_index = -100) const override;
   // Logits (B, T, V) of the tied head, for generation and evaluation.
   Tensor logits(const Tensor& tokens, const Context& ctx) const override;
+  Tensor logits_cached(const Tensor& tokens, KVCache& cache) const override;
   std::string model_type() const override { return "gpt2"; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t max_positions() const override { return cfg_.block_size; }

@@ -49,13 +49,19 @@ LlamaBlock::LlamaBlock(const LlamaConfig& c, Device device) : cfg_(c) {
 }
 
 Tensor LlamaBlock::forward(const Tensor& x, const Context& ctx, int64_t pos, KVCache* cache,
-                           int64_t layer) const {
+                           int64_t layer, bool selective) const {
   const int64_t B = x.dim(0), T = x.dim(1), C = cfg_.hidden_size, D = cfg_.head_dim();
   const int64_t H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
-  Tensor h = input_layernorm_->forward(x);
-  Tensor q = reshape(q_proj_->forward(h, ctx), {B, T, H, D});
-  Tensor k = reshape(k_proj_->forward(h, ctx), {B, T, Hkv, D});
-  Tensor v = reshape(v_proj_->forward(h, ctx), {B, T, Hkv, D});
+  std::vector<Tensor> qkv;
+  if (selective) {
+    qkv = input_layernorm_->forward_linears(x, {q_proj_.get(), k_proj_.get(), v_proj_.get()}, ctx);
+  } else {
+    Tensor h = input_layernorm_->forward(x);
+    qkv = {q_proj_->forward(h, ctx), k_proj_->forward(h, ctx), v_proj_->forward(h, ctx)};
+  }
+  Tensor q = reshape(qkv[0], {B, T, H, D});
+  Tensor k = reshape(qkv[1], {B, T, Hkv, D});
+  Tensor v = reshape(qkv[2], {B, T, Hkv, D});
   Tensor a;
   if (pos == 0) {  // the whole sequence at once: training, evaluation, a prompt
     q = rope(q, cfg_.rope_theta);
@@ -71,6 +77,10 @@ Tensor LlamaBlock::forward(const Tensor& x, const Context& ctx, int64_t pos, KVC
     a = decode_attention(q, kc, vc);
   }
   Tensor r = add(x, o_proj_->forward(reshape(a, {B, T, C}), ctx));
+  if (selective) {
+    std::vector<Tensor> gu = post_attention_layernorm_->forward_linears(r, {gate_proj_.get(), up_proj_.get()}, ctx);
+    return add(r, down_proj_->forward_swiglu(gu[0], gu[1], ctx));
+  }
   Tensor m = post_attention_layernorm_->forward(r);
   Tensor g = mul(silu(gate_proj_->forward(m, ctx)), up_proj_->forward(m, ctx));  // SwiGLU
   return add(r, down_proj_->forward(g, ctx));
@@ -113,7 +123,7 @@ Tensor Llama::hidden(const Tensor& tokens, const Context& ctx, int64_t pos, KVCa
         return block.forward(in, c);
       }, x);
     } else {
-      x = block.forward(x, ctx, pos, cache, static_cast<int64_t>(i));
+      x = block.forward(x, ctx, pos, cache, static_cast<int64_t>(i), !cache && checkpointing_.selective());
     }
   }
   return norm_->forward(x);

@@ -32,9 +32,11 @@ class LlamaBlock : public Module {
  public:
   LlamaBlock(const LlamaConfig& c, Device device);
   // x (B, T, C) -> (B, T, C); `pos` is the position of x's first token. With a cache, k and
-  // v of x are appended to `layer` and attention runs over everything cached.
+  // v of x are appended to `layer` and attention runs over everything cached. `selective`
+  // recomputes the norms and SwiGLU's product in backward instead of saving them (same values
+  // and gradients).
   Tensor forward(const Tensor& x, const Context& ctx, int64_t pos = 0, KVCache* cache = nullptr,
-                 int64_t layer = 0) const;
+                 int64_t layer = 0, bool selective = false) const;
 
  private:
   LlamaConfig cfg_;
@@ -54,8 +56,7 @@ class Llama : public CausalLM {
   Tensor loss(const Tensor& tokens, const Tensor& targets, const Context& ctx, int64_t* count,
               int64_t ignore_index = -100) const override;
   Tensor logits(const Tensor& tokens, const Context& ctx) const override;
-  // Logits (B, T, V) of tokens that follow what `cache` holds; appends their keys and values.
-  Tensor logits_cached(const Tensor& tokens, KVCache& cache) const;
+  Tensor logits_cached(const Tensor& tokens, KVCache& cache) const override;
   std::string model_type() const override { return "llama"; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t max_positions() const override { return cfg_.max_position_embeddings; }

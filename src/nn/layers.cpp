@@ -40,6 +40,26 @@ Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Cont
                            next.options().layout);
 }
 
+Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const {
+  if (adapter_ || bias_.defined()) return forward(mul(silu(gate), up), ctx);
+  return swiglu_linear(gate, up, cast(weight_, gate.dtype()), opt_.layout);
+}
+
+std::vector<Tensor> RMSNorm::forward_linears(const Tensor& x, const std::vector<const Linear*>& nexts,
+                                             const Context& ctx) const {
+  bool plain = true;
+  for (const Linear* l : nexts) plain = plain && !l->adapter() && !l->bias().defined();
+  std::vector<Tensor> ys;
+  if (!plain || nexts.empty()) {
+    Tensor n = forward(x);
+    for (const Linear* l : nexts) ys.push_back(l->forward(n, ctx));
+    return ys;
+  }
+  std::vector<Tensor> ws;
+  for (const Linear* l : nexts) ws.push_back(cast(l->weight(), x.dtype()));
+  return rms_norm_linears(x, weight_, eps_, ws, nexts[0]->options().layout);
+}
+
 Embedding::Embedding(int64_t count, int64_t dim, Device device) {
   weight_ = register_parameter("weight", new_parameter(Shape{count, dim}, device));
   init_constant(weight_, 0.0f);

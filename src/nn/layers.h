@@ -34,6 +34,9 @@ class Linear : public Module {
   // forward(activation(x), ctx) with the activation recomputed in backward, not saved (when
   // an adapter is attached it needs the activation itself, which is then kept).
   Tensor forward_after(Activation f, const Tensor& x, const Context& ctx) const;
+  // forward(silu(gate) * up, ctx) (SwiGLU) with the product recomputed in backward, not saved
+  // (kept when an adapter is attached).
+  Tensor forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const;
   Tensor& weight() { return weight_; }
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
@@ -77,6 +80,10 @@ class RMSNorm : public Module {
  public:
   RMSNorm(int64_t dim, float eps, Device device);
   Tensor forward(const Tensor& x) const { return rms_norm(x, weight_, eps_); }
+  // [next.forward(forward(x), ctx) for next in nexts] with the normalised x recomputed in
+  // backward, not saved (kept when any of nexts has an adapter or a bias).
+  std::vector<Tensor> forward_linears(const Tensor& x, const std::vector<const Linear*>& nexts,
+                                      const Context& ctx) const;
 
  private:
   float eps_;

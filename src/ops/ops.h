@@ -22,12 +22,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias,
               WeightLayout layout = WeightLayout::kOutIn);
 
 // --- fused linears for selective checkpointing (fused.cpp): same values and gradients as
-// linear(layer_norm(x)) and linear(activation(x)), but the intermediate is recomputed in
-// backward instead of saved.
+// linear(layer_norm(x)), linear(activation(x)), [linear(rms_norm(x), w) for w in ws] and
+// linear(silu(gate) * up), but the intermediate is recomputed in backward instead of saved.
 Tensor layer_norm_linear(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                          const Tensor& w, const Tensor& bias, WeightLayout layout);
 Tensor activation_linear(Activation f, const Tensor& x, const Tensor& w, const Tensor& bias,
                          WeightLayout layout);
+std::vector<Tensor> rms_norm_linears(const Tensor& x, const Tensor& gamma, float eps,
+                                     const std::vector<Tensor>& ws, WeightLayout layout);
+Tensor swiglu_linear(const Tensor& gate, const Tensor& up, const Tensor& w, WeightLayout layout);
 
 // --- elementwise (elementwise.cpp). b repeats over a's leading dims: b's shape is a suffix
 // of a's, or b has one element.

@@ -11,6 +11,7 @@
 #include "core/grad_mode.h"
 #include "data/instruct_dataset.h"
 #include "data/tokenizer_files.h"
+#include "io/atomic_file.h"
 #include "io/hf_model.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
@@ -84,11 +85,32 @@ std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device) {
   throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2, llama)", cfg.model_type));
 }
 
-std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir) {
+namespace {
+bool has_tokenizer_files(const std::string& dir) {
   namespace fs = std::filesystem;
   for (const char* f : {"tokenizer.json", "tokenizer.model", "vocab.json"})
-    if (fs::exists(fs::path(dir) / f)) return load_tokenizer(dir);
+    if (fs::exists(fs::path(dir) / f)) return true;
+  return false;
+}
+}  // namespace
+
+std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir) {
+  if (has_tokenizer_files(dir)) return load_tokenizer(dir);
   return std::make_unique<ByteTokenizer>();
+}
+
+std::string tokenizer_source(const RunConfig& cfg) {
+  if (!cfg.model_init.empty() && has_tokenizer_files(cfg.model_init)) return cfg.model_init;
+  return cfg.data.tokenizer == "byte" ? "" : cfg.data.tokenizer;
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  if (from.empty() || fs::equivalent(from, to)) return;
+  for (const char* f : {"tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "tokenizer_config.json",
+                        "special_tokens_map.json"})
+    if (fs::exists(fs::path(from) / f))
+      write_text_atomic((fs::path(to) / f).string(), read_text_file((fs::path(from) / f).string()));
 }
 
 LoraOptions lora_options(const RunConfig& cfg) {
@@ -102,11 +124,16 @@ LoraOptions lora_options(const RunConfig& cfg) {
   return o;
 }
 
+TextCorpus load_corpus(const TextDataOptions& d, const Tokenizer& tok) {
+  return d.format == "instruct" ? load_instruct_corpus(d, tok) : load_text_corpus(d, tok);
+}
+
 std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   auto job = std::make_unique<Job>();
   job->cfg = cfg;
   // model.init: the model, its config and (when the folder has them) its tokenizer files.
-  job->tokenizer = cfg.model_init.empty() ? make_tokenizer(cfg.data.tokenizer) : tokenizer_for_model(cfg.model_init);
+  const std::string tokenizer_dir = tokenizer_source(cfg);
+  job->tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
   job->model = make_causal_lm(cfg);
   if (job->model->vocab_size() < job->tokenizer->vocab_size())
     throw ConfigError(fmt::format("model.vocab_size ({}) is smaller than the {} tokenizer's vocabulary ({})",
@@ -119,8 +146,7 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   d.val_fraction = cfg.data.val_fraction;
   d.block_size = job->block_size;
   d.seed = static_cast<uint64_t>(cfg.train.seed);
-  job->corpus = cfg.data.format == "instruct" ? load_instruct_corpus(d, *job->tokenizer)
-                                              : load_text_corpus(d, *job->tokenizer);
+  job->corpus = load_corpus(d, *job->tokenizer);
   if (cfg.lora.r > 0) {
     job->lora = lora_options(cfg);
     apply_lora(*job->model, job->lora);

@@ -31,6 +31,13 @@ struct Job {
 // The tokenizer files of a Hugging Face model folder when it has some (tokenizer.json,
 // tokenizer.model, vocab.json + merges.txt); else the byte tokenizer.
 std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir);
+// The folder the run's tokenizer files come from: model.init, else data.tokenizer when it is
+// a folder; empty for the byte tokenizer.
+std::string tokenizer_source(const RunConfig& cfg);
+// Copies the tokenizer files of `from` (tokenizer.json, tokenizer.model, vocab.json,
+// merges.txt, tokenizer_config.json, special_tokens_map.json) into `to`, each atomically, so
+// a saved model or adapter folder carries the tokenizer it was trained with.
+void copy_tokenizer_files(const std::string& from, const std::string& to);
 // LoRA options from the lora.* keys.
 LoraOptions lora_options(const RunConfig& cfg);
 
@@ -48,6 +55,9 @@ double scaled_lr(const RunConfig& cfg);
 TrainerOptions make_trainer_options(const RunConfig& cfg);
 
 // Mean loss per target token over `batches` micro-batches of the dataset (no gradients).
+// The corpus of d.format: text, documents, or instruct (JSON lines; loss on completions).
+TextCorpus load_corpus(const TextDataOptions& d, const Tokenizer& tok);
+
 double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int64_t micro_batch,
                 Precision precision);
 

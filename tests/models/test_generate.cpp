@@ -1,5 +1,6 @@
-// Generation: with the key/value cache, greedy decoding of the Llama fixture gives exactly
-// the tokens of uncached greedy decoding, and the cached logits match the full forward's
+// Generation: with the key/value cache, decoding of the GPT-2 and Llama fixtures gives exactly
+// the tokens of uncached decoding (also once the window slides past max_positions), and the
+// cached logits match the full forward's
 // (1e-4 relative); top-p keeps the smallest set of likeliest tokens holding p of the mass.
 #include <gtest/gtest.h>
 
@@ -15,8 +16,10 @@
 namespace bb::test {
 namespace {
 
-TEST(Generate, CachedGreedyEqualsUncachedGreedy) {
-  auto model = load_causal_lm(llm_fixture("llama"));
+class GenerateBoth : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GenerateBoth, CachedGreedyEqualsUncachedGreedy) {
+  auto model = load_causal_lm(llm_fixture(GetParam()));
   SamplingOptions o;
   o.temperature = 0;
   o.max_new_tokens = 20;
@@ -27,9 +30,27 @@ TEST(Generate, CachedGreedyEqualsUncachedGreedy) {
   EXPECT_EQ(cached, plain);
 }
 
-TEST(Generate, CachedLogitsMatchFullForward) {
-  auto base = load_causal_lm(llm_fixture("llama"));
-  const auto& model = dynamic_cast<const Llama&>(*base);
+TEST_P(GenerateBoth, SampledPastTheContextLimitEqualsUncached) {
+  // The window slides once prompt + new tokens pass max_positions: the cached loop must hand
+  // over to re-running the window with the same tokens and the same random stream.
+  auto model = load_causal_lm(llm_fixture(GetParam()));
+  SamplingOptions o;
+  o.temperature = 0.9f;
+  o.top_k = 20;
+  o.seed = 7;
+  const int64_t limit = model->max_positions();
+  o.max_new_tokens = 6;
+  std::vector<int64_t> prompt;
+  for (int64_t i = 0; i < limit - 3; ++i) prompt.push_back((i * 37 + 11) % 100);
+  auto cached = generate_ids(*model, prompt, o, true);
+  auto plain = generate_ids(*model, prompt, o, false);
+  EXPECT_EQ(cached.size(), prompt.size() + 6);
+  EXPECT_EQ(cached, plain);
+}
+
+TEST_P(GenerateBoth, CachedLogitsMatchFullForward) {
+  auto base = load_causal_lm(llm_fixture(GetParam()));
+  const CausalLM& model = *base;
   NoGradGuard ng;
   std::vector<int64_t> seq = {1, 9, 33, 70, 2, 8, 15};
   Tensor full = model.logits(Tensor::from_ints(Shape{1, 7}, seq), Context{});
@@ -43,6 +64,8 @@ TEST(Generate, CachedLogitsMatchFullForward) {
   }
   EXPECT_EQ(cache.length(), 7);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, GenerateBoth, ::testing::Values("gpt2", "llama"));
 
 TEST(Generate, TopPKeepsTheNucleus) {
   // Probabilities 0.5, 0.3, 0.2: top_p 0.6 keeps the first two, 0.4 only the first.
