@@ -7,9 +7,13 @@
 #include <functional>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "data/dataset.h"
+#include "models/gpt2.h"
+#include "train/trainer.h"
 
 namespace bb::bench {
 
@@ -61,6 +65,33 @@ class RandomTokens final : public Dataset {
 
  private:
   int64_t vocab_, seq_;
+};
+
+// The GPT shape and step counts the training benchmarks share, as command-line options.
+struct GptRun {
+  int64_t layers, heads, embd, vocab, seq, mb, accum, steps, warmup;
+  void add_options(CLI::App& app) {
+    app.add_option("--layers", layers);
+    app.add_option("--heads", heads);
+    app.add_option("--embd", embd);
+    app.add_option("--vocab", vocab);
+    app.add_option("--seq", seq);
+    app.add_option("--mb", mb);
+    app.add_option("--accum", accum);
+    app.add_option("--steps", steps);
+    app.add_option("--warmup", warmup);
+  }
+  GPT2Config config() const {
+    return GPT2Config{.n_layer = layers, .n_head = heads, .n_embd = embd, .block_size = seq, .vocab_size = vocab};
+  }
+  double tokens_per_step() const { return double(mb) * seq * accum; }
+  // Runs the warmup steps, then times `steps` steps; the last loss goes to *loss.
+  std::vector<double> time_steps(Trainer& trainer, double* loss) const {
+    for (int64_t i = 0; i < warmup; ++i) trainer.step();
+    std::vector<double> times;
+    for (int64_t i = 0; i < steps; ++i) times.push_back(seconds_of([&] { *loss = trainer.step().loss; }));
+    return times;
+  }
 };
 
 }  // namespace bb::bench

@@ -19,24 +19,17 @@ using namespace bb;
 
 int main(int argc, char** argv) {
   CLI::App app{"GPT training benchmark"};
-  int64_t layers = 6, heads = 6, embd = 384, vocab = 50257, seq = 256, mb = 8, accum = 1, steps = 5, warmup = 1;
+  bench::GptRun run{.layers = 6, .heads = 6, .embd = 384, .vocab = 50257, .seq = 256, .mb = 8, .accum = 1, .steps = 5,
+                    .warmup = 1};
   std::string precision = "fp32", tag, checkpointing = "none";
-  app.add_option("--layers", layers);
-  app.add_option("--heads", heads);
-  app.add_option("--embd", embd);
-  app.add_option("--vocab", vocab);
-  app.add_option("--seq", seq);
-  app.add_option("--mb", mb);
-  app.add_option("--accum", accum);
-  app.add_option("--steps", steps);
-  app.add_option("--warmup", warmup);
+  run.add_options(app);
   app.add_option("--precision", precision, "fp32 or bf16");
   app.add_option("--tag", tag);
   app.add_option("--checkpointing", checkpointing, "none, full, every:N or selective");
   CLI11_PARSE(app, argc, argv);
 
-  GPT2Config cfg{.n_layer = layers, .n_head = heads, .n_embd = embd, .block_size = seq, .vocab_size = vocab};
-  GPT2 model(cfg, 0);
+  const auto& [layers, heads, embd, vocab, seq, mb, accum, steps, warmup] = run;
+  GPT2 model(run.config(), 0);
   model.set_checkpointing(CheckpointPolicy::parse(checkpointing));
   AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{.beta1 = 0.9f, .beta2 = 0.95f, .weight_decay = 0.1f});
   bench::RandomTokens data(vocab, seq);
@@ -46,10 +39,8 @@ int main(int argc, char** argv) {
                                  .precision = parse_precision(precision)},
                   comm);
   const int64_t rss_init = peak_rss_bytes();
-  for (int64_t i = 0; i < warmup; ++i) trainer.step();
-  std::vector<double> times;
   double loss = 0;
-  for (int64_t i = 0; i < steps; ++i) times.push_back(bench::seconds_of([&] { loss = trainer.step().loss; }));
+  const std::vector<double> times = run.time_steps(trainer, &loss);
   const int64_t peak_rss = peak_rss_bytes();
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
 
@@ -59,7 +50,7 @@ int main(int argc, char** argv) {
   // Model FLOPs only: a checkpointing replay is overhead, not counted as useful work.
   const double flop_per_token = 6.0 * matmul_params + 12.0 * layers * seq * embd;
   bench::Stats s = bench::stats_of(times);
-  const double tokens = double(mb) * seq * accum;
+  const double tokens = run.tokens_per_step();
   const double tok_s = tokens / s.median;
   nlohmann::json out = {
       {"impl", "bigbatch"}, {"tag", tag}, {"layers", layers}, {"embd", embd}, {"vocab", vocab}, {"seq", seq},

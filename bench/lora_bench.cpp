@@ -20,19 +20,12 @@ using namespace bb;
 
 int main(int argc, char** argv) {
   CLI::App app{"LoRA vs full fine-tuning benchmark"};
-  int64_t layers = 12, heads = 12, embd = 768, vocab = 50257, seq = 512, mb = 4, accum = 8, steps = 2, warmup = 1;
+  bench::GptRun run{.layers = 12, .heads = 12, .embd = 768, .vocab = 50257, .seq = 512, .mb = 4, .accum = 8,
+                    .steps = 2, .warmup = 1};
   int64_t r = 8;
   std::string mode = "lora", precision = "bf16", base_dtype = "bf16", targets = "c_attn", checkpointing = "none";
   app.add_option("--mode", mode, "lora or full");
-  app.add_option("--layers", layers);
-  app.add_option("--heads", heads);
-  app.add_option("--embd", embd);
-  app.add_option("--vocab", vocab);
-  app.add_option("--seq", seq);
-  app.add_option("--mb", mb);
-  app.add_option("--accum", accum);
-  app.add_option("--steps", steps);
-  app.add_option("--warmup", warmup);
+  run.add_options(app);
   app.add_option("--r", r);
   app.add_option("--targets", targets);
   app.add_option("--precision", precision, "fp32 or bf16 compute");
@@ -40,8 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--checkpointing", checkpointing);
   CLI11_PARSE(app, argc, argv);
 
-  GPT2Config cfg{.n_layer = layers, .n_head = heads, .n_embd = embd, .block_size = seq, .vocab_size = vocab};
-  GPT2 model(cfg, 0);
+  const auto& [layers, heads, embd, vocab, seq, mb, accum, steps, warmup] = run;
+  GPT2 model(run.config(), 0);
   model.set_checkpointing(CheckpointPolicy::parse(checkpointing));
   if (mode == "lora") {
     LoraOptions o;
@@ -60,13 +53,11 @@ int main(int argc, char** argv) {
                   TrainerOptions{.micro_batch = mb, .grad_accum = accum, .grad_clip = 1.0f,
                                  .precision = parse_precision(precision)},
                   comm);
-  for (int64_t i = 0; i < warmup; ++i) trainer.step();
-  std::vector<double> times;
   double loss = 0;
-  for (int64_t i = 0; i < steps; ++i) times.push_back(bench::seconds_of([&] { loss = trainer.step().loss; }));
+  const std::vector<double> times = run.time_steps(trainer, &loss);
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
   bench::Stats s = bench::stats_of(times);
-  const double tokens = double(mb) * seq * accum;
+  const double tokens = run.tokens_per_step();
   nlohmann::json by_cat;
   for (Category c : {Category::Parameters, Category::Gradients, Category::OptimizerState, Category::Activations,
                      Category::Workspace})

@@ -1,6 +1,7 @@
 // The error types library code throws. Only cli/ turns them into a message and an exit
 // code; each message is one sentence naming the op, tensor, file or field at fault.
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -25,5 +26,8 @@ struct FormatError : Error {
 struct ConfigError : Error {
   using Error::Error;
 };
+
+// Throws ConfigError "<field> must be positive, got <v>" unless v > 0.
+void require_positive(int64_t v, const std::string& field);
 
 }  // namespace bb

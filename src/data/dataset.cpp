@@ -49,18 +49,17 @@ Batch TokenWindows::batch(int64_t first, int64_t count) const {
 
 Documents::Documents(std::vector<std::vector<int32_t>> docs, int64_t block_size, uint64_t seed,
                      int64_t pad_id)
-    : docs_(std::move(docs)), block_(block_size), seed_(seed), pad_(pad_id) {
+    : docs_(std::move(docs)), block_(block_size), pad_(pad_id) {
   docs_.erase(std::remove_if(docs_.begin(), docs_.end(), [](auto& d) { return d.size() < 2; }),
               docs_.end());
   if (docs_.empty()) throw FormatError("the corpus has no document of at least two tokens");
+  order_ = EpochOrder(size(), seed);
 }
 
-const std::vector<int32_t>& Documents::doc(int64_t sample) const {
-  // A fresh seeded permutation per epoch, computed by a keyed sort so any sample can be
-  // found without state.
-  const int64_t n = size(), epoch = sample / n, pos = sample % n;
+int64_t EpochOrder::operator()(int64_t sample) const {
+  const int64_t epoch = sample / n_;
   if (epoch != cached_epoch_) {
-    order_.resize(n);
+    order_.resize(n_);
     std::iota(order_.begin(), order_.end(), 0);
     const uint64_t key = mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) + 0x51));
     std::sort(order_.begin(), order_.end(), [&](int64_t a, int64_t b) {
@@ -68,32 +67,40 @@ const std::vector<int32_t>& Documents::doc(int64_t sample) const {
     });
     cached_epoch_ = epoch;
   }
-  return docs_[order_[pos]];
+  return order_[sample % n_];
 }
 
-Batch Documents::batch(int64_t first, int64_t count) const {
-  std::vector<const std::vector<int32_t>*> ds;
+const std::vector<int32_t>& Documents::doc(int64_t sample) const { return docs_[order_(sample)]; }
+
+Batch padded_batch(const std::vector<const std::vector<int32_t>*>& seqs,
+                   const std::vector<const std::vector<uint8_t>*>& trained, int64_t block_size, int64_t pad_id) {
+  const int64_t count = static_cast<int64_t>(seqs.size());
   int64_t longest = 1;
-  for (int64_t i = 0; i < count; ++i) {
-    ds.push_back(&doc(first + i));
-    longest = std::max<int64_t>(longest, std::min<int64_t>(ds.back()->size() - 1, block_));
-  }
+  for (const auto* s : seqs) longest = std::max<int64_t>(longest, std::min<int64_t>(s->size() - 1, block_size));
   Batch b;
   b.tokens = Tensor::empty(Shape{count, longest}, DType::I64);
   b.targets = Tensor::empty(Shape{count, longest}, DType::I64);
   int64_t* x = b.tokens.data<int64_t>();
   int64_t* y = b.targets.data<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
-    const auto& d = *ds[i];
-    const int64_t len = std::min<int64_t>(d.size() - 1, block_);
+    const std::vector<int32_t>& d = *seqs[i];
+    const std::vector<uint8_t>* mask = trained.empty() ? nullptr : trained[i];
+    const int64_t len = std::min<int64_t>(d.size() - 1, block_size);
     for (int64_t t = 0; t < longest; ++t) {
-      x[i * longest + t] = t < len ? d[t] : pad_;
-      y[i * longest + t] = t < len ? d[t + 1] : kIgnoreIndex;
+      const bool loss = t < len && (!mask || (*mask)[t + 1]);
+      x[i * longest + t] = t < len ? d[t] : pad_id;
+      y[i * longest + t] = loss ? d[t + 1] : kIgnoreIndex;
+      b.target_count += loss ? 1 : 0;
     }
-    b.target_count += len;
   }
   b.samples = count;
   return b;
+}
+
+Batch Documents::batch(int64_t first, int64_t count) const {
+  std::vector<const std::vector<int32_t>*> ds;
+  for (int64_t i = 0; i < count; ++i) ds.push_back(&doc(first + i));
+  return padded_batch(ds, {}, block_, pad_);
 }
 
 namespace {

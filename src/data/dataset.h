@@ -30,6 +30,26 @@ class Dataset {
   virtual int64_t size() const { return 0; }
 };
 
+// A seeded permutation of n items for each epoch, computed by a keyed sort so any sample
+// index maps to an item without state; the permutation of the last epoch asked for is kept.
+class EpochOrder {
+ public:
+  EpochOrder(int64_t n = 0, uint64_t seed = 0) : n_(n), seed_(seed) {}
+  int64_t operator()(int64_t sample) const;  // the item of sample `sample` (epoch = sample / n)
+
+ private:
+  int64_t n_;
+  uint64_t seed_;
+  mutable int64_t cached_epoch_ = -1;
+  mutable std::vector<int64_t> order_;
+};
+
+// Sequences padded to the longest in the batch, each truncated to block_size + 1 tokens:
+// tokens seq[t], targets seq[t + 1] where (*trained)[t + 1] (every position when trained is
+// null), else ignore_index; padding gets pad_id and no loss.
+Batch padded_batch(const std::vector<const std::vector<int32_t>*>& seqs,
+                   const std::vector<const std::vector<uint8_t>*>& trained, int64_t block_size, int64_t pad_id);
+
 // Random windows of block_size + 1 tokens from one token stream; window i starts at a
 // position drawn from a counter-based generator keyed by (seed, i).
 class TokenWindows final : public Dataset {
@@ -57,10 +77,8 @@ class Documents final : public Dataset {
   const std::vector<int32_t>& doc(int64_t sample) const;
   std::vector<std::vector<int32_t>> docs_;
   int64_t block_;
-  uint64_t seed_;
   int64_t pad_;
-  mutable int64_t cached_epoch_ = -1;  // the permutation of the last epoch asked for
-  mutable std::vector<int64_t> order_;
+  EpochOrder order_;
 };
 
 // The train and validation parts of a text corpus.

@@ -71,49 +71,22 @@ InstructExample encode_instruct_line(const std::string& line, const std::string&
 
 InstructDataset::InstructDataset(std::vector<InstructExample> examples, int64_t block_size, uint64_t seed,
                                  int64_t pad_id)
-    : examples_(std::move(examples)), block_(block_size), seed_(seed), pad_(pad_id) {
+    : examples_(std::move(examples)), block_(block_size), pad_(pad_id), order_(size(), seed) {
   if (examples_.empty()) throw FormatError("instruction data holds no examples");
 }
 
-const InstructExample& InstructDataset::example(int64_t sample) const {
-  const int64_t n = size(), epoch = sample / n, pos = sample % n;
-  if (epoch != cached_epoch_) {  // the same seeded shuffle per epoch as Documents
-    order_.resize(n);
-    std::iota(order_.begin(), order_.end(), 0);
-    const uint64_t key = mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) + 0x51));
-    std::sort(order_.begin(), order_.end(), [&](int64_t a, int64_t b) {
-      return mix64(key ^ static_cast<uint64_t>(a)) < mix64(key ^ static_cast<uint64_t>(b));
-    });
-    cached_epoch_ = epoch;
-  }
-  return examples_[order_[pos]];
-}
+// The same seeded shuffle per epoch as Documents.
+const InstructExample& InstructDataset::example(int64_t sample) const { return examples_[order_(sample)]; }
 
 Batch InstructDataset::batch(int64_t first, int64_t count) const {
-  std::vector<const InstructExample*> es;
-  int64_t longest = 1;
+  std::vector<const std::vector<int32_t>*> ids;
+  std::vector<const std::vector<uint8_t>*> trained;
   for (int64_t i = 0; i < count; ++i) {
-    es.push_back(&example(first + i));
-    longest = std::max<int64_t>(longest, std::min<int64_t>(es.back()->ids.size() - 1, block_));
+    const InstructExample& e = example(first + i);
+    ids.push_back(&e.ids);
+    trained.push_back(&e.trained);
   }
-  Batch b;
-  b.tokens = Tensor::empty(Shape{count, longest}, DType::I64);
-  b.targets = Tensor::empty(Shape{count, longest}, DType::I64);
-  int64_t* x = b.tokens.data<int64_t>();
-  int64_t* y = b.targets.data<int64_t>();
-  for (int64_t i = 0; i < count; ++i) {
-    const InstructExample& e = *es[i];
-    const int64_t len = std::min<int64_t>(e.ids.size() - 1, block_);
-    for (int64_t t = 0; t < longest; ++t) {
-      const bool in = t < len;
-      const bool loss = in && e.trained[t + 1];
-      x[i * longest + t] = in ? e.ids[t] : pad_;
-      y[i * longest + t] = loss ? e.ids[t + 1] : kIgnoreIndex;
-      b.target_count += loss ? 1 : 0;
-    }
-  }
-  b.samples = count;
-  return b;
+  return padded_batch(ids, trained, block_, pad_);
 }
 
 TextCorpus load_instruct_corpus(const TextDataOptions& o, const Tokenizer& tok) {

@@ -34,10 +34,8 @@ class InstructDataset final : public Dataset {
   const InstructExample& example(int64_t sample) const;
   std::vector<InstructExample> examples_;
   int64_t block_;
-  uint64_t seed_;
   int64_t pad_;
-  mutable int64_t cached_epoch_ = -1;
-  mutable std::vector<int64_t> order_;
+  EpochOrder order_;
 };
 
 // Reads a .jsonl file (or a folder of them, in name order) into train and validation parts.

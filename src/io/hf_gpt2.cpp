@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/hf_weights.h"
 #include "io/safetensors.h"
 
 namespace bb {
@@ -89,27 +90,10 @@ void write_gpt2_config(const std::string& dir, const GPT2Config& c) {
 }
 
 void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source) {
-  std::map<std::string, Tensor> by_name;
-  for (const auto& [name, t] : weights) {
-    std::string n = name.rfind("transformer.", 0) == 0 ? name.substr(12) : name;
-    by_name[n] = t;
-  }
-  for (const auto& [name, param] : model.named_parameters()) {
-    auto it = by_name.find(name);
-    if (it == by_name.end())
-      throw FormatError(fmt::format("{}: tensor '{}' is missing", source, name));
-    if (it->second.shape() != param.shape())
-      throw FormatError(fmt::format("{}: tensor '{}' is {} but the config makes it {}", source, name,
-                                    it->second.shape().str(), param.shape().str()));
-    // Master weights are f32; a bf16 or f16 file is widened once here.
-    Tensor value = it->second;
-    if (value.dtype() != DType::F32) {
-      Tensor wide = Tensor::empty(value.shape(), DType::F32, Device::CPU, Category::Parameters);
-      backend_for(Device::CPU).cast(value, wide);
-      value = wide;
-    }
-    model.set_parameter(name, value);
-  }
+  // The Hub's GPT2LMHeadModel files prefix the body with "transformer."; GPT2Model's do not.
+  load_named_weights(model, weights, source, [](const std::string& name) {
+    return name.rfind("transformer.", 0) == 0 ? name.substr(12) : name;
+  });
 }
 
 std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device) {

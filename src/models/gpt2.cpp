@@ -11,14 +11,11 @@
 namespace bb {
 
 void GPT2Config::validate() const {
-  auto positive = [](int64_t v, const char* name) {
-    if (v <= 0) throw ConfigError(fmt::format("model.{} must be positive, got {}", name, v));
-  };
-  positive(n_layer, "n_layer");
-  positive(n_head, "n_head");
-  positive(n_embd, "n_embd");
-  positive(block_size, "block_size");
-  positive(vocab_size, "vocab_size");
+  require_positive(n_layer, "model.n_layer");
+  require_positive(n_head, "model.n_head");
+  require_positive(n_embd, "model.n_embd");
+  require_positive(block_size, "model.block_size");
+  require_positive(vocab_size, "model.vocab_size");
   if (n_embd % n_head != 0)
     throw ConfigError(fmt::format("model.n_embd ({}) must be a multiple of model.n_head ({})",
                                   n_embd, n_head));

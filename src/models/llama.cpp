@@ -9,16 +9,13 @@
 namespace bb {
 
 void LlamaConfig::validate() const {
-  auto positive = [](int64_t v, const char* name) {
-    if (v <= 0) throw ConfigError(fmt::format("{} must be positive, got {}", name, v));
-  };
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_hidden_layers, "num_hidden_layers");
-  positive(num_attention_heads, "num_attention_heads");
-  positive(num_key_value_heads, "num_key_value_heads");
-  positive(vocab_size, "vocab_size");
-  positive(max_position_embeddings, "max_position_embeddings");
+  require_positive(hidden_size, "hidden_size");
+  require_positive(intermediate_size, "intermediate_size");
+  require_positive(num_hidden_layers, "num_hidden_layers");
+  require_positive(num_attention_heads, "num_attention_heads");
+  require_positive(num_key_value_heads, "num_key_value_heads");
+  require_positive(vocab_size, "vocab_size");
+  require_positive(max_position_embeddings, "max_position_embeddings");
   if (hidden_size % num_attention_heads != 0 || head_dim() % 2 != 0)
     throw ConfigError(fmt::format("hidden_size ({}) must be num_attention_heads ({}) times an even head size",
                                   hidden_size, num_attention_heads));

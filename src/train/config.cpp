@@ -197,15 +197,12 @@ void apply_override(RunConfig& cfg, const std::string& assignment) {
 
 void validate(const RunConfig& c) {
   c.model.validate();
-  auto positive = [](int64_t v, const char* key) {
-    if (v <= 0) throw ConfigError(fmt::format("{} must be positive, got {}", key, v));
-  };
   auto non_negative = [](double v, const char* key) {
     if (v < 0) throw ConfigError(fmt::format("{} must not be negative, got {}", key, v));
   };
-  positive(c.train.micro_batch_size, "train.micro_batch_size");
-  positive(c.train.grad_accum_steps, "train.grad_accum_steps");
-  positive(c.train.steps, "train.steps");
+  require_positive(c.train.micro_batch_size, "train.micro_batch_size");
+  require_positive(c.train.grad_accum_steps, "train.grad_accum_steps");
+  require_positive(c.train.steps, "train.steps");
   if (!(c.train.lr > 0)) throw ConfigError(fmt::format("train.lr must be positive, got {}", c.train.lr));
   non_negative(c.train.warmup_steps, "train.warmup_steps");
   non_negative(c.train.weight_decay, "train.weight_decay");

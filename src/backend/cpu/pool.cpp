@@ -19,8 +19,10 @@ inline void clip(int64_t start, int64_t k, int64_t size, int64_t& lo, int64_t& h
   hi = std::min<int64_t>(start + k, size);
 }
 
-template <typename T>
-void max_fwd(const T* x, T* y, const PoolArgs& a) {
+// One forward loop for both pools: each output pixel reduces its (clipped) window with
+// `combine` from `init`, then is scaled by `scale` (1 for max, 1/(kh kw) for average).
+template <typename T, typename Combine>
+void window_fwd(const T* x, T* y, const PoolArgs& a, float init, Combine combine, float scale) {
   const int64_t C = a.c;
 #pragma omp parallel
   {
@@ -33,19 +35,29 @@ void max_fwd(const T* x, T* y, const PoolArgs& a) {
         for (int64_t ow = 0; ow < a.ow; ++ow) {
           int64_t w0, w1;
           clip(ow * a.stride_w - a.pad_w, a.kw, a.w, w0, w1);
-          std::fill(acc.begin(), acc.end(), -std::numeric_limits<float>::infinity());
+          std::fill(acc.begin(), acc.end(), init);
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) {
               const T* xr = x + ((n * a.h + ih) * a.w + iw) * C;
 #pragma omp simd
-              for (int64_t c = 0; c < C; ++c) acc[c] = std::max(acc[c], cpu::load(xr, c));
+              for (int64_t c = 0; c < C; ++c) acc[c] = combine(acc[c], cpu::load(xr, c));
             }
           T* yr = y + ((n * a.oh + oh) * a.ow + ow) * C;
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) cpu::store(yr, c, acc[c]);
+          for (int64_t c = 0; c < C; ++c) cpu::store(yr, c, acc[c] * scale);
         }
       }
   }
+}
+
+template <typename T>
+void max_fwd(const T* x, T* y, const PoolArgs& a) {
+  window_fwd(x, y, a, -std::numeric_limits<float>::infinity(), [](float m, float v) { return std::max(m, v); }, 1.0f);
+}
+
+template <typename T>
+void avg_fwd(const T* x, T* y, const PoolArgs& a) {
+  window_fwd(x, y, a, 0.0f, [](float s, float v) { return s + v; }, 1.0f / static_cast<float>(a.kh * a.kw));
 }
 
 // The gradient goes to the first element of each window equal to its maximum (PyTorch's
@@ -84,36 +96,6 @@ void max_bwd(const T* x, const T* y, const G* dy, T* dx, const PoolArgs& a) {
 #pragma omp simd
       for (int64_t j = 0; j < plane; ++j) cpu::store(dxn, j, grad[j]);
     }
-  }
-}
-
-template <typename T>
-void avg_fwd(const T* x, T* y, const PoolArgs& a) {
-  const int64_t C = a.c;
-  const float inv = 1.0f / static_cast<float>(a.kh * a.kw);
-#pragma omp parallel
-  {
-    std::vector<float> acc(C);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t n = 0; n < a.n; ++n)
-      for (int64_t oh = 0; oh < a.oh; ++oh) {
-        int64_t h0, h1;
-        clip(oh * a.stride_h - a.pad_h, a.kh, a.h, h0, h1);
-        for (int64_t ow = 0; ow < a.ow; ++ow) {
-          int64_t w0, w1;
-          clip(ow * a.stride_w - a.pad_w, a.kw, a.w, w0, w1);
-          std::fill(acc.begin(), acc.end(), 0.0f);
-          for (int64_t ih = h0; ih < h1; ++ih)
-            for (int64_t iw = w0; iw < w1; ++iw) {
-              const T* xr = x + ((n * a.h + ih) * a.w + iw) * C;
-#pragma omp simd
-              for (int64_t c = 0; c < C; ++c) acc[c] += cpu::load(xr, c);
-            }
-          T* yr = y + ((n * a.oh + oh) * a.ow + ow) * C;
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) cpu::store(yr, c, acc[c] * inv);
-        }
-      }
   }
 }
 
