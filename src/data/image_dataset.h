@@ -26,7 +26,7 @@ struct ImageSet {
 };
 
 struct ImageTransform {
-  std::vector<float> mean, std;  // per channel, on pixels scaled to [0, 1]
+  std::vector<float> mean = {}, std = {};  // per channel, on pixels scaled to [0, 1]
   bool shuffle = true;           // a fresh seeded order every epoch (off for test sets)
   int64_t crop_padding = 0;      // random crop of the original size from a zero-padded image
   bool flip = false;             // horizontal flip with probability 1/2

@@ -10,7 +10,7 @@ namespace bb {
 
 struct ImageFolderOptions {
   int64_t height = 0, width = 0, channels = 0;  // 0: taken from the first image
-  std::vector<std::string> classes;            // expected class names (a test folder must match the train one)
+  std::vector<std::string> classes = {};       // expected class names (a test folder must match the train one)
 };
 
 // Throws FormatError naming the file for an unreadable image, one of the wrong size or

@@ -1,7 +1,10 @@
 // CausalLM: what training, evaluation and generation need from a language model, so GPT-2
 // and Llama share the trainer, the CLI and the samplers (cached decoding included).
 #pragma once
+#include <functional>
 #include <string>
+
+#include "autograd/checkpoint.h"
 
 #include "models/kv_cache.h"
 #include "nn/checkpoint_policy.h"
@@ -32,6 +35,19 @@ class CausalLM : public Module {
   const CheckpointPolicy& checkpointing() const { return checkpointing_; }
 
  protected:
+  using BlockForward = std::function<Tensor(const Tensor& x, const Context& ctx)>;
+  // Runs block `index` on x: through checkpoint() when the policy wraps it and no cache is
+  // being filled, else directly. `forward` may run again in backward (the replay, with
+  // ctx.recomputing set), so it must capture by value.
+  Tensor run_block(int64_t index, const Tensor& x, const Context& ctx, bool caching, BlockForward forward) const {
+    if (caching || !checkpointing_.wraps(index)) return forward(x, ctx);
+    return checkpoint([forward, ctx](const Tensor& in, bool recomputing) {
+      Context c = ctx;
+      c.recomputing = recomputing;
+      return forward(in, c);
+    }, x);
+  }
+
   CheckpointPolicy checkpointing_;
 };
 

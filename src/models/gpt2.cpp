@@ -5,7 +5,6 @@
 
 #include <cmath>
 
-#include "autograd/checkpoint.h"
 #include "core/error.h"
 
 namespace bb {
@@ -97,18 +96,12 @@ Tensor GPT2::hidden(const Tensor& tokens, const Context& ctx, KVCache* cache) co
                                       : Tensor::from_ints(Shape{T}, pos);
   Tensor x = add(wte_->forward(tokens), wpe_->forward(positions));  // (B, T, C) f32
   x = cast(dropout(x, cfg_.dropout, ctx, 0), ctx.compute);
-  const bool selective = checkpointing_.selective();
+  const bool selective = checkpointing_.selective() && !cache;
   for (int64_t i = 0; i < cfg_.n_layer; ++i) {
-    const GPT2Block& block = *blocks_[i];
-    if (!cache && checkpointing_.wraps(i)) {
-      x = checkpoint([&block, ctx](const Tensor& in, bool recomputing) {
-        Context c = ctx;
-        c.recomputing = recomputing;
-        return block.forward(in, c);
-      }, x);
-    } else {
-      x = block.forward(x, ctx, selective && !cache, cache, start);
-    }
+    const GPT2Block* block = blocks_[i].get();
+    x = run_block(i, x, ctx, cache != nullptr, [block, selective, cache, start](const Tensor& in, const Context& c) {
+      return block->forward(in, c, selective, cache, start);
+    });
   }
   return ln_f_->forward(x);
 }

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include "autograd/checkpoint.h"
 #include "core/error.h"
 
 namespace bb {
@@ -111,17 +110,12 @@ Tensor Llama::hidden(const Tensor& tokens, const Context& ctx, int64_t pos, KVCa
     throw ShapeError(fmt::format("llama: position {} is past max_position_embeddings {}",
                                  pos + tokens.dim(1), cfg_.max_position_embeddings));
   Tensor x = cast(embed_tokens_->forward(tokens), ctx.compute);  // (B, T, C)
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const LlamaBlock& block = *layers_[i];
-    if (!cache && checkpointing_.wraps(static_cast<int64_t>(i))) {
-      x = checkpoint([&block, ctx](const Tensor& in, bool recomputing) {
-        Context c = ctx;
-        c.recomputing = recomputing;
-        return block.forward(in, c);
-      }, x);
-    } else {
-      x = block.forward(x, ctx, pos, cache, static_cast<int64_t>(i), !cache && checkpointing_.selective());
-    }
+  const bool selective = checkpointing_.selective() && !cache;
+  for (int64_t i = 0; i < static_cast<int64_t>(layers_.size()); ++i) {
+    const LlamaBlock* block = layers_[i].get();
+    x = run_block(i, x, ctx, cache != nullptr, [block, pos, cache, i, selective](const Tensor& in, const Context& c) {
+      return block->forward(in, c, pos, cache, i, selective);
+    });
   }
   return norm_->forward(x);
 }

@@ -124,7 +124,9 @@ TEST(BatchNormModes, TrainerWindowUpdatesRunningStatsOnce) {
     for (size_t c = 0; c < a.size(); ++c) EXPECT_NEAR(a[c], b[c], 1e-5 * std::max(1.0f, std::fabs(b[c]))) << n;
   }
   for (auto& [name, t] : split.model->named_parameters()) {
-    if (name.find("num_batches_tracked") != std::string::npos) EXPECT_EQ(t.to_ints()[0], 1) << name;
+    if (name.find("num_batches_tracked") != std::string::npos) {
+      EXPECT_EQ(t.to_ints()[0], 1) << name;
+    }
   }
 }
 
