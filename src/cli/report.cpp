@@ -46,6 +46,7 @@ std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::
 }
 
 void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg) {
+  if (cfg.sample.max_new_tokens <= 0) return;
   std::string text = sample_text(model, tok, cfg.sample.prompt, cfg.sample.max_new_tokens,
                                  cfg.sample.temperature, cfg.sample.top_k, static_cast<uint64_t>(cfg.train.seed));
   fmt::print("sample:\n{}\n", text);

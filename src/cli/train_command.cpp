@@ -55,8 +55,13 @@ int run_train(const TrainArgs& args) {
   const std::string config_yaml = to_yaml(cfg);
 
   const int64_t tokens_per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps * job->block_size;
-  fmt::print("bigbatch train: {} ({} parameters), {}\n",
-             a.config.empty() ? "the default job" : a.config, job->model->parameter_count(), cfg.train.precision);
+  int64_t trainable = 0;
+  for (const auto& g : job->optimizer->params()) trainable += g.param.numel();
+  fmt::print("bigbatch train: {}{} {} ({} parameters, {} trained), {}\n",
+             a.config.empty() ? "default config" : a.config,
+             a.overrides.empty() ? "" : fmt::format(" + {} overrides:", a.overrides.size()), job->model->model_type(),
+             job->model->parameter_count(), trainable, cfg.train.precision);
+  if (!cfg.model_init.empty()) fmt::print("  from {}\n", cfg.model_init);
   fmt::print("  data {}: {} training tokens, {} validation tokens ({} tokenizer)\n", cfg.data.path,
              job->corpus.train_tokens, job->corpus.val_tokens, job->tokenizer->name());
   fmt::print("  effective batch {} sequences = {} micro-batches of {} (up to {} tokens a step), {} steps\n",
