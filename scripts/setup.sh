@@ -13,24 +13,13 @@ packages=(
   nodejs                         # runs onnxruntime-node in the ONNX export test
   libonnx-dev libprotobuf-dev    # ONNX's protobuf definitions for `bigbatch export`
   libsentencepiece-dev sentencepiece  # SentencePiece tokenizers; spm_train for their test
-  jargon-text                    # text for the GPT-2 tokenizer test and docs/finetune.md
+  jargon-text                    # text for the GPT-2 tokenizer test and the README walkthrough
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
 
 # The ONNX export test runs the exported model in onnxruntime-node (its CPU binary ships
 # inside the npm package; the install script only fetches optional CUDA files, so skip it).
-if ! command -v npm >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive $([ "$(id -u)" -ne 0 ] && echo sudo || true) apt-get install -y -qq --no-install-recommends npm
-fi
+command -v npm >/dev/null || bash "$(dirname "$0")/apt_install.sh" npm
 bash "$(dirname "$0")/setup_onnx_node.sh"
 bash "$(dirname "$0")/setup_node_tools.sh"
