@@ -23,6 +23,8 @@ class Storage {
   size_t bytes() const { return bytes_; }
   Category category() const { return category_; }
   Device device() const { return device_; }
+  // Whether the bytes are owned elsewhere (a mapped file) rather than by the allocator.
+  bool external() const { return static_cast<bool>(external_release_); }
 
  private:
   void* data_ = nullptr;

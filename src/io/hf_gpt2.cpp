@@ -89,17 +89,17 @@ void write_gpt2_config(const std::string& dir, const GPT2Config& c) {
   write_text_atomic(dir + "/config.json", j.dump(2) + "\n");
 }
 
-void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source) {
+void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source, DType linear_dtype) {
   // The Hub's GPT2LMHeadModel files prefix the body with "transformer."; GPT2Model's do not.
   load_named_weights(model, weights, source, [](const std::string& name) {
     return name.rfind("transformer.", 0) == 0 ? name.substr(12) : name;
-  });
+  }, linear_dtype);
 }
 
-std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device) {
-  GPT2Config c = read_gpt2_config(dir);
-  auto model = std::make_unique<GPT2>(c, 0, device);
-  load_gpt2_weights(*model, load_safetensors_dir(dir), dir);
+std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device, DType linear_dtype) {
+  auto model = std::make_unique<GPT2>(read_gpt2_config(dir), 0, Device::Meta);
+  if (device == Device::Meta) return model;
+  load_gpt2_weights(*model, load_safetensors_dir(dir), dir, linear_dtype);
   return model;
 }
 

@@ -15,11 +15,14 @@ void write_gpt2_config(const std::string& dir, const GPT2Config& c);
 
 // Builds the model from dir/config.json and loads its weights (single or sharded files;
 // names with or without the "transformer." prefix).
-std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device = Device::CPU);
+// As load_causal_lm (io/hf_model.h).
+std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device = Device::CPU,
+                                DType linear_dtype = DType::F32);
 void save_gpt2(const std::string& dir, const GPT2& model);
 
 // Copies weights named as the Hub names them into the model; every model tensor must be
 // present (the tied lm_head and attention-mask buffers are skipped).
-void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source);
+void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source,
+                       DType linear_dtype = DType::F32);
 
 }  // namespace bb

@@ -74,12 +74,12 @@ void write_llama_config(const std::string& dir, const LlamaConfig& c) {
   write_text_atomic(dir + "/config.json", j.dump(2) + "\n");
 }
 
-std::unique_ptr<Llama> load_llama(const std::string& dir, Device device) {
-  LlamaConfig c = read_llama_config(dir);
-  auto model = std::make_unique<Llama>(c, 0, device);
+std::unique_ptr<Llama> load_llama(const std::string& dir, Device device, DType linear_dtype) {
+  auto model = std::make_unique<Llama>(read_llama_config(dir), 0, Device::Meta);
+  if (device == Device::Meta) return model;
   NamedTensors weights = load_safetensors_dir(dir);
-  // A tied checkpoint may still carry lm_head.weight (a copy of embed_tokens): skip it.
-  load_named_weights(*model, weights, dir, [](const std::string& n) { return n; });
+  // A tied checkpoint may still carry lm_head.weight (a copy of embed_tokens): it is ignored.
+  load_named_weights(*model, weights, dir, [](const std::string& n) { return n; }, linear_dtype);
   return model;
 }
 

@@ -13,7 +13,9 @@ LlamaConfig read_llama_config(const std::string& dir);
 void write_llama_config(const std::string& dir, const LlamaConfig& c);
 
 // Builds the model from dir/config.json and loads its weights.
-std::unique_ptr<Llama> load_llama(const std::string& dir, Device device = Device::CPU);
+// As load_causal_lm (io/hf_model.h).
+std::unique_ptr<Llama> load_llama(const std::string& dir, Device device = Device::CPU,
+                                  DType linear_dtype = DType::F32);
 // Saves config.json and the weights, sharded above max_shard_bytes (0: one file).
 void save_llama(const std::string& dir, const Llama& model, int64_t max_shard_bytes = 0);
 

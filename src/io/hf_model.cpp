@@ -25,10 +25,10 @@ std::string read_model_type(const std::string& dir) {
   return j["model_type"].get<std::string>();
 }
 
-std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device) {
+std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device, DType linear_dtype) {
   const std::string type = read_model_type(dir);
-  if (type == "gpt2") return load_gpt2(dir, device);
-  if (type == "llama") return load_llama(dir, device);
+  if (type == "gpt2") return load_gpt2(dir, device, linear_dtype);
+  if (type == "llama") return load_llama(dir, device, linear_dtype);
   throw FormatError(fmt::format("{}/config.json: field 'model_type' is '{}', which is not supported (gpt2, llama)",
                                 dir, type));
 }

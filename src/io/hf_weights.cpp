@@ -8,6 +8,7 @@
 #include "backend/backend.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "nn/layers.h"
 
 namespace bb {
 
@@ -54,10 +55,19 @@ std::string JsonFields::string(const char* key) const {
   return j[key].get<std::string>();
 }
 
+std::set<std::string> lowerable_linear_weights(const Module& model) {
+  std::set<std::string> names;
+  for (auto& [path, m] : model.named_modules())
+    if (std::dynamic_pointer_cast<Linear>(m) && path != "lm_head") names.insert(path + ".weight");
+  return names;
+}
+
 void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
-                        const std::function<std::string(const std::string&)>& rename) {
+                        const std::function<std::string(const std::string&)>& rename, DType linear_dtype) {
   std::map<std::string, Tensor> by_name;
   for (const auto& [name, t] : weights) by_name[rename(name)] = t;
+  const std::set<std::string> lowered =
+      linear_dtype == DType::F32 ? std::set<std::string>{} : lowerable_linear_weights(model);
   for (const auto& [name, param] : model.named_parameters()) {
     auto it = by_name.find(name);
     if (it == by_name.end()) throw FormatError(fmt::format("{}: tensor '{}' is missing", source, name));
@@ -65,10 +75,11 @@ void load_named_weights(Module& model, const NamedTensors& weights, const std::s
       throw FormatError(fmt::format("{}: tensor '{}' is {} but the config makes it {}", source, name,
                                     it->second.shape().str(), param.shape().str()));
     Tensor value = it->second;
-    if (value.dtype() != DType::F32) {
-      Tensor wide = Tensor::empty(value.shape(), DType::F32, Device::CPU, Category::Parameters);
-      backend_for(Device::CPU).cast(value, wide);
-      value = wide;
+    const DType want = lowered.count(name) ? linear_dtype : DType::F32;
+    if (value.dtype() != want) {
+      Tensor converted = Tensor::empty(value.shape(), want, Device::CPU, Category::Parameters);
+      backend_for(Device::CPU).cast(value, converted);
+      value = converted;
     }
     model.set_parameter(name, value);
   }

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "nn/module.h"
@@ -26,8 +27,15 @@ struct JsonFields {
 
 // Points every parameter of `model` at the tensor of `weights` whose name, passed through
 // `rename`, equals the parameter's; the shapes must agree. Tensors stored in another dtype
-// are widened to f32 master weights. Extra tensors in `weights` are ignored.
+// are widened to f32 master weights, except the weights of Linear layers (not lm_head) when
+// `linear_dtype` is not f32: those are kept in, or converted to, that dtype (a frozen LoRA
+// base), so a bf16 file's tensors are used straight from the mapping. Extra tensors in
+// `weights` are ignored.
 void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
-                        const std::function<std::string(const std::string&)>& rename);
+                        const std::function<std::string(const std::string&)>& rename,
+                        DType linear_dtype = DType::F32);
+
+// The names of the weights apply_lora lowers: every Linear's weight but lm_head's.
+std::set<std::string> lowerable_linear_weights(const Module& model);
 
 }  // namespace bb

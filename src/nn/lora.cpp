@@ -70,7 +70,8 @@ std::vector<std::string> apply_lora(Module& model, const LoraOptions& o) {
     auto lin = std::dynamic_pointer_cast<Linear>(m);
     if (!lin || lin->adapter()) continue;
     // The LM head stays f32: the fused loss reads it as an f32 master weight.
-    const bool lower = o.base_dtype != DType::F32 && path != "lm_head";
+    // A weight loaded for a bf16 base is already bf16 (io::load_named_weights): kept as is.
+    const bool lower = o.base_dtype != DType::F32 && path != "lm_head" && lin->weight().dtype() != o.base_dtype;
     if (lower && !lin->weight().is_meta()) {
       Tensor low = Tensor::empty(lin->weight().shape(), o.base_dtype, lin->weight().device(), Category::Parameters);
       backend_for(low.device()).cast(lin->weight(), low);

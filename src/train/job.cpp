@@ -78,11 +78,17 @@ LlamaConfig llama_config(const RunConfig& cfg) {
 }
 
 std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device) {
-  if (!cfg.model_init.empty()) return load_causal_lm(cfg.model_init, device);
+  const bool lora = cfg.lora.r > 0;
+  const DType base_dtype = lora ? lora_options(cfg).base_dtype : DType::F32;
+  std::unique_ptr<CausalLM> model;
   const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
-  if (cfg.model_type == "gpt2") return std::make_unique<GPT2>(cfg.model, seed, device);
-  if (cfg.model_type == "llama") return std::make_unique<Llama>(llama_config(cfg), seed, device);
-  throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2, llama)", cfg.model_type));
+  if (!cfg.model_init.empty()) model = load_causal_lm(cfg.model_init, device, base_dtype);
+  else if (cfg.model_type == "gpt2") model = std::make_unique<GPT2>(cfg.model, seed, device);
+  else if (cfg.model_type == "llama") model = std::make_unique<Llama>(llama_config(cfg), seed, device);
+  else throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2, llama)", cfg.model_type));
+  if (lora) apply_lora(*model, lora_options(cfg));
+  model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
+  return model;
 }
 
 namespace {
@@ -147,11 +153,7 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   d.block_size = job->block_size;
   d.seed = static_cast<uint64_t>(cfg.train.seed);
   job->corpus = load_corpus(d, *job->tokenizer);
-  if (cfg.lora.r > 0) {
-    job->lora = lora_options(cfg);
-    apply_lora(*job->model, job->lora);
-  }
-  job->model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
+  if (cfg.lora.r > 0) job->lora = lora_options(cfg);  // applied by make_causal_lm; kept for saving
   job->optimizer = make_optimizer(cfg, *job->model);
   job->schedule = make_schedule(cfg);
   job->trainer = std::make_unique<Trainer>(lm_loss(*job->model), *job->optimizer, *job->corpus.train,

@@ -44,6 +44,9 @@ LoraOptions lora_options(const RunConfig& cfg);
 // Builds the job; the model starts from the seeded initialisation.
 std::unique_ptr<Job> make_job(const RunConfig& cfg);
 // The language model cfg.model_type names, freshly initialised from cfg.train.seed.
+// The run's model: loaded from model.init (its Linear weights straight into bf16 for a bf16
+// LoRA base) or built from model.*; LoRA applied when lora.r > 0; checkpointing set. On Meta
+// for the planner, shapes only.
 std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device = Device::CPU);
 
 // The loss function the trainer calls for a language model.

@@ -92,10 +92,10 @@ MemoryStats dry_run(const RunConfig& cfg) {
   meta.reset_peaks();
   const MemoryStats before = meta.stats();
   {
+    // The run's own model: model.init's shapes, LoRA and checkpointing as configured.
     std::unique_ptr<CausalLM> model = make_causal_lm(cfg, Device::Meta);
-    model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
     std::unique_ptr<Optimizer> opt = make_optimizer(cfg, *model);
-    MetaTokens data(cfg.model.block_size);
+    MetaTokens data(std::min(cfg.model.block_size, model->max_positions()));
     SingleProcess comm;
     Trainer trainer(lm_loss(*model), *opt, data, make_schedule(cfg), make_trainer_options(cfg), comm);
     // Two steps, so the steady state (gradient buffers already in place) is included; two

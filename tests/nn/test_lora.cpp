@@ -13,6 +13,7 @@
 #include "io/atomic_file.h"
 #include "io/hf_model.h"
 #include "io/peft.h"
+#include "io/safetensors.h"
 #include "../io/llm_fixtures.h"
 #include "nn/lora.h"
 #include "optim/optimizer.h"
@@ -178,6 +179,37 @@ TEST(Lora, Bf16BaseWeightsWork) {
   EXPECT_NEAR(a.loss, b.loss, 1e-2 * std::abs(a.loss));  // bf16 rounding of the weights
   StepResult b2 = bf16.trainer->step();
   EXPECT_TRUE(std::isfinite(b2.loss));
+}
+
+TEST(Lora, ABf16BaseIsUsedStraightFromABf16File) {
+  // The Llama fixture saved in bf16, as most Hub checkpoints are.
+  const std::string dir = scratch_dir("llama_bf16");
+  {
+    auto f32 = load_causal_lm(llm_fixture("llama"));
+    NamedTensors low;
+    for (auto& [name, t] : f32->named_parameters()) low.emplace_back(name, cast(t, DType::BF16));
+    save_safetensors_dir(dir, low, 0, {{"format", "pt"}});
+    std::filesystem::copy_file(llm_fixture("llama/config.json"), dir + "/config.json",
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  auto model = load_causal_lm(dir, Device::CPU, DType::BF16);
+  const Tensor q = model->parameter("model.layers.0.self_attn.q_proj.weight");
+  const Tensor k = model->parameter("model.layers.0.self_attn.k_proj.weight");
+  EXPECT_EQ(q.dtype(), DType::BF16);
+  // Both point into the mapping of the file: no copy was made.
+  EXPECT_TRUE(q.impl()->storage->external());
+  EXPECT_TRUE(k.impl()->storage->external());
+  EXPECT_EQ(model->parameter("model.norm.weight").dtype(), DType::F32);  // widened: it trains or feeds f32 math
+  EXPECT_EQ(model->parameter("lm_head.weight").dtype(), DType::F32);
+  const void* before = q.data<uint16_t>();
+  apply_lora(*model, lora({"q_proj", "v_proj"}, DType::BF16));
+  EXPECT_EQ(model->parameter("model.layers.0.self_attn.q_proj.weight").data<uint16_t>(), before);
+  // The same logits as lowering an f32 load (both are the same bf16 values).
+  auto reference = load_causal_lm(dir);
+  apply_lora(*reference, lora({"q_proj", "v_proj"}, DType::BF16));
+  NoGradGuard ng;
+  Tensor tokens = Tensor::from_ints(Shape{1, 5}, {3, 14, 15, 92, 65});
+  EXPECT_EQ(max_rel_error(model->logits(tokens, Context{}), reference->logits(tokens, Context{})), 0.0);
 }
 
 // The GPT-2 fixture has the Hub's resid_pdrop 0.1; dropout masks depend on the micro-batch,

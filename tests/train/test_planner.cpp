@@ -58,6 +58,22 @@ TEST(Planner, DryRunPredictsTheMeasuredPeakExactly) {
   }
 }
 
+TEST(Planner, DryRunPredictsALoraRunExactly) {
+  // LoRA changes the counted memory by a lot (no gradients or optimizer state for the base,
+  // a bf16 base): the dry run must apply it as the real run does.
+  for (const char* base : {"fp32", "bf16"}) {
+    RunConfig cfg = tiny_run_config(2, 2, "selective", "bf16");
+    cfg.lora.r = 4;
+    cfg.lora.target_modules = "c_attn|c_fc";
+    cfg.lora.base_dtype = base;
+    MemoryStats predicted = dry_run(cfg), real = measured(cfg);
+    SCOPED_TRACE(base);
+    EXPECT_EQ(predicted.total_peak, real.total_peak);
+    for (int c = 0; c < kNumCategories; ++c) EXPECT_EQ(predicted.peak[c], real.peak[c]) << category_name(Category(c));
+    EXPECT_LT(predicted.peak[int(Category::Gradients)], dry_run(tiny_run_config(2, 2, "selective", "bf16")).peak[int(Category::Gradients)]);
+  }
+}
+
 TEST(Planner, PicksTheFastestPlanThatFits) {
   PlanRequest req;
   req.cfg = tiny_run_config(8, 1, "none", "fp32");
