@@ -9,7 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "backend/backend.h"
+#include "backend/matmul_rate.h"
 #include "core/tensor.h"
 #include "data/dataset.h"
 #include "models/gpt2.h"
@@ -35,14 +35,7 @@ inline Stats stats_of(std::vector<double> v) {
 // oneDNN's own matmul rate on this machine now (GFLOP/s, best of several), on a square
 // product large enough to reach its peak: the ceiling the other figures are compared to.
 inline double matmul_ceiling_gflops(DType dtype, int64_t n = 2048, int reps = 5) {
-  Tensor a = Tensor::full(Shape{n, n}, 0.01f, dtype), b = Tensor::full(Shape{n, n}, 0.02f, dtype);
-  Tensor c = Tensor::empty(Shape{n, n}, dtype);
-  MatmulArgs args{.batch = 1, .m = n, .n = n, .k = n};
-  Backend& k = backend_for(Device::CPU);
-  k.matmul(a, b, Tensor(), c, args);
-  double best = 1e30;
-  for (int i = 0; i < reps; ++i) best = std::min(best, seconds_of([&] { k.matmul(a, b, Tensor(), c, args); }));
-  return 2.0 * n * n * n / best / 1e9;
+  return measure_matmul_flops(n, n, n, dtype, reps) / 1e9;
 }
 
 // Uniform random tokens (B, T) with next-token targets; sample i is fixed by its index.

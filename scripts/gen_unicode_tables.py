@@ -18,8 +18,9 @@ def ranges(prefix):
     return out
 
 
-def table(name, rs):
-    rows = [f"    {{0x{a:X}, 0x{b:X}}}," for a, b in rs]
+def table(name, rs, per_line=6):
+    cells = [f"{{0x{a:X}, 0x{b:X}}}," for a, b in rs]
+    rows = ["    " + " ".join(cells[i:i + per_line]) for i in range(0, len(cells), per_line)]
     return f"inline constexpr CodeRange {name}[] = {{\n" + "\n".join(rows) + "\n};\n"
 
 

@@ -84,10 +84,9 @@ std::string OnnxGraph::node(const std::string& op, const std::vector<std::string
   return out;
 }
 
-void OnnxGraph::save(const std::string& path, const std::string& doc) const {
-  OnnxModelSpec spec = spec_;
-  spec.doc = doc;
-  const std::string bytes = serialize_onnx(spec);
+void OnnxGraph::save(const std::string& path, const std::string& doc) {
+  spec_.doc = doc;  // set in place: a copy of the spec would copy every weight once more
+  const std::string bytes = serialize_onnx(spec_);
   write_file_atomic(path, [&](std::FILE* f) {
     if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) throw FormatError(fmt::format("cannot write {}", path));
   });

@@ -25,9 +25,9 @@ class OnnxGraph {
   std::string node(const std::string& op, const std::vector<std::string>& inputs,
                    const std::vector<std::pair<std::string, OnnxAttr>>& attrs = {}, std::string out = "");
 
-  // Serialises the model (IR version 7, opset kOnnxOpset) to `path` atomically. Throws
-  // FormatError naming the path, or the plugin when it cannot be loaded.
-  void save(const std::string& path, const std::string& doc) const;
+  // Sets the model's doc string, then serialises it (IR version 7, opset kOnnxOpset) to
+  // `path` atomically. Throws FormatError naming the path, or the plugin when it cannot load.
+  void save(const std::string& path, const std::string& doc);
 
   const OnnxModelSpec& spec() const { return spec_; }
 

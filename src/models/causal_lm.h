@@ -24,9 +24,10 @@ class CausalLM : public Module {
                       int64_t ignore_index = -100) const = 0;
   // Logits (B, T, V), for generation and evaluation.
   virtual Tensor logits(const Tensor& tokens, const Context& ctx) const = 0;
-  // Logits (B, T, V) of tokens that follow what `cache` holds (positions cache.length()
-  // onwards); appends their keys and values. Either a whole prompt into an empty cache or one
-  // token at a time after it. Without gradient.
+  // Logits (B, 1, V) of the last of `tokens`, which follow what `cache` holds (positions
+  // cache.length() onwards); appends their keys and values. Either a whole prompt into an
+  // empty cache or one token at a time after it. Only the last position goes through the LM
+  // head: generation needs nothing else. Without gradient.
   virtual Tensor logits_cached(const Tensor& tokens, KVCache& cache) const = 0;
   // Blocks that activation checkpointing may wrap, in order.
   virtual int64_t num_blocks() const = 0;

@@ -5,15 +5,13 @@
 
 #include "core/grad_mode.h"
 #include "models/kv_cache.h"
+#include "ops/ops.h"
 
 namespace bb {
 namespace {
 
-std::vector<float> last_row(const Tensor& logits) {
-  std::vector<float> all = logits.to_floats();
-  const int64_t v = logits.dim(-1);
-  return std::vector<float>(all.end() - v, all.end());
-}
+// The logits (B = 1, T, V) of the last position, as floats (only that row is converted).
+std::vector<float> last_row(const Tensor& logits) { return slice(logits, 1, logits.dim(1) - 1, 1).to_floats(); }
 
 Tensor ids_tensor(std::vector<int64_t>::const_iterator begin, std::vector<int64_t>::const_iterator end) {
   std::vector<int64_t> ids(begin, end);

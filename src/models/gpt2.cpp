@@ -112,14 +112,13 @@ Tensor GPT2::loss(const Tensor& tokens, const Tensor& targets, const Context& ct
   return linear_cross_entropy(h, wte_->weight(), targets, ignore_index, count);
 }
 
-Tensor GPT2::logits(const Tensor& tokens, const Context& ctx) const {
-  Tensor h = hidden(tokens, ctx);
-  return matmul(h, cast(wte_->weight(), h.dtype()), false, true);
-}
+Tensor GPT2::logits(const Tensor& tokens, const Context& ctx) const { return head(hidden(tokens, ctx)); }
 
 Tensor GPT2::logits_cached(const Tensor& tokens, KVCache& cache) const {
   Tensor h = hidden(tokens, Context{}, &cache);
-  return matmul(h, cast(wte_->weight(), h.dtype()), false, true);
+  return head(slice(h, 1, h.dim(1) - 1, 1));
 }
+
+Tensor GPT2::head(const Tensor& h) const { return matmul(h, cast(wte_->weight(), h.dtype()), false, true); }
 
 }  // namespace bb

@@ -64,6 +64,7 @@ class GPT2 : public CausalLM {
   const std::vector<std::shared_ptr<GPT2Block>>& blocks() const { return blocks_; }
 
  private:
+  Tensor head(const Tensor& h) const;  // (B, T, C) -> logits (B, T, V) of the tied head
   GPT2Config cfg_;
   std::shared_ptr<Embedding> wte_, wpe_;
   std::vector<std::shared_ptr<GPT2Block>> blocks_;

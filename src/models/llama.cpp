@@ -125,14 +125,13 @@ Tensor Llama::loss(const Tensor& tokens, const Tensor& targets, const Context& c
   return linear_cross_entropy(hidden(tokens, ctx), head_weight(), targets, ignore_index, count);
 }
 
-Tensor Llama::logits(const Tensor& tokens, const Context& ctx) const {
-  Tensor h = hidden(tokens, ctx);
-  return matmul(h, cast(head_weight(), h.dtype()), false, true);
-}
+Tensor Llama::logits(const Tensor& tokens, const Context& ctx) const { return head(hidden(tokens, ctx)); }
 
 Tensor Llama::logits_cached(const Tensor& tokens, KVCache& cache) const {
   Tensor h = hidden(tokens, Context{}, cache.length(), &cache);
-  return matmul(h, cast(head_weight(), h.dtype()), false, true);
+  return head(slice(h, 1, h.dim(1) - 1, 1));
 }
+
+Tensor Llama::head(const Tensor& h) const { return matmul(h, cast(head_weight(), h.dtype()), false, true); }
 
 }  // namespace bb

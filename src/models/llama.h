@@ -65,6 +65,7 @@ class Llama : public CausalLM {
   Tensor head_weight() const;
 
  private:
+  Tensor head(const Tensor& h) const;  // (B, T, C) -> logits (B, T, V)
   LlamaConfig cfg_;
   std::shared_ptr<Embedding> embed_tokens_;
   std::vector<std::shared_ptr<LlamaBlock>> layers_;

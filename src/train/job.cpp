@@ -79,14 +79,14 @@ LlamaConfig llama_config(const RunConfig& cfg) {
 
 std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device) {
   const bool lora = cfg.lora.r > 0;
-  const DType base_dtype = lora ? lora_options(cfg).base_dtype : DType::F32;
+  const LoraOptions lo = lora ? lora_options(cfg) : LoraOptions{};
   std::unique_ptr<CausalLM> model;
   const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
-  if (!cfg.model_init.empty()) model = load_causal_lm(cfg.model_init, device, base_dtype);
+  if (!cfg.model_init.empty()) model = load_causal_lm(cfg.model_init, device, lora ? lo.base_dtype : DType::F32);
   else if (cfg.model_type == "gpt2") model = std::make_unique<GPT2>(cfg.model, seed, device);
   else if (cfg.model_type == "llama") model = std::make_unique<Llama>(llama_config(cfg), seed, device);
   else throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2, llama)", cfg.model_type));
-  if (lora) apply_lora(*model, lora_options(cfg));
+  if (lora) apply_lora(*model, lo);
   model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
   return model;
 }

@@ -4,10 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <map>
 
-#include "backend/backend.h"
+#include "backend/matmul_rate.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "models/causal_lm.h"
@@ -40,19 +39,7 @@ double matmul_rate(int64_t rows, int64_t width, DType dtype) {
   static std::map<std::tuple<int64_t, int64_t, DType>, double> cache;
   auto key = std::make_tuple(rows, width, dtype);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  const int64_t m = std::min<int64_t>(rows, 4096), k = width, n = 4 * width;
-  Tensor a = Tensor::full(Shape{m, k}, 0.01f, dtype), b = Tensor::full(Shape{k, n}, 0.01f, dtype);
-  Tensor c = Tensor::empty(Shape{m, n}, dtype);
-  MatmulArgs args{.batch = 1, .m = m, .n = n, .k = k};
-  Backend& kern = backend_for(Device::CPU);
-  kern.matmul(a, b, Tensor(), c, args);
-  double best = 1e30;
-  for (int i = 0; i < 3; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    kern.matmul(a, b, Tensor(), c, args);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return cache[key] = 2.0 * m * n * k / best;
+  return cache[key] = measure_matmul_flops(std::min<int64_t>(rows, 4096), width, 4 * width, dtype, 3);
 }
 
 // Training FLOPs of one optimizer step: 6 per matmul parameter and token, attention, and

@@ -55,8 +55,12 @@ TEST_P(GenerateBoth, CachedLogitsMatchFullForward) {
   std::vector<int64_t> seq = {1, 9, 33, 70, 2, 8, 15};
   Tensor full = model.logits(Tensor::from_ints(Shape{1, 7}, seq), Context{});
   KVCache cache;
-  model.logits_cached(Tensor::from_ints(Shape{1, 3}, {1, 9, 33}), cache);
+  Tensor prefill = model.logits_cached(Tensor::from_ints(Shape{1, 3}, {1, 9, 33}), cache);
   auto all = full.to_floats();
+  ASSERT_EQ(prefill.shape(), (Shape{1, 1, 100}));  // only the prompt's last position
+  EXPECT_LT(max_rel_error(prefill, Tensor::from_floats(Shape{1, 1, 100}, std::vector<float>(all.begin() + 200,
+                                                                                            all.begin() + 300))),
+            1e-4);
   for (int64_t t = 3; t < 7; ++t) {
     Tensor step = model.logits_cached(Tensor::from_ints(Shape{1, 1}, {seq[t]}), cache);
     std::vector<float> want(all.begin() + t * 100, all.begin() + (t + 1) * 100);

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/grad_mode.h"
 #include "io/safetensors.h"
+#include "finite_difference.h"
 #include "op_cases.h"
 #include "ops/ops.h"
 
@@ -130,15 +131,10 @@ TEST_P(OpsCase, MatchesTorch) {
   }
 }
 
-// Central differences (L(x + h) - L(x - h)) / 2h on up to kPicks random elements of each
-// input that gets a gradient, with h = 1e-2 (fixture inputs are O(1), the ops smooth there;
-// relu's and div's inputs are kept away from their kink and pole). Passes when
-// |fd - autograd| <= 1e-2 * max(|autograd|, 0.1 * max|autograd over that input|) + 1e-5:
-// truncation error is O(h^2) ~ 1e-4 relative, and f32 forward noise divided by 2h is ~1e-5.
+// Central differences on up to 16 random elements of each input that gets a gradient
+// (tests/ops/finite_difference.h; relu's and div's inputs are kept away from their kink and
+// pole).
 TEST_P(OpsCase, FiniteDifferenceGradient) {
-  constexpr int kPicks = 16;
-  constexpr float kStep = 1e-2f;
-  constexpr double kRtol = 1e-2, kFloor = 0.1, kAtol = 1e-5;
   const OpCase& c = GetParam();
   Fixture fx = load_fixture(c.name);
   for (const Tensor& t : fx.in)
@@ -152,27 +148,7 @@ TEST_P(OpsCase, FiniteDifferenceGradient) {
     return weighted_loss_host(c.fn(fx.in, fx.attrs), fx.r);
   };
   std::mt19937 gen(name_seed(c.name));
-  for (int i : c.grads) {
-    std::vector<float> ag = fx.in[i].grad().to_floats();
-    double gmax = 0;
-    for (float g : ag) gmax = std::max(gmax, std::fabs(double(g)));
-    std::vector<int64_t> idx(ag.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::shuffle(idx.begin(), idx.end(), gen);
-    idx.resize(std::min<size_t>(idx.size(), kPicks));
-    float* p = fx.in[i].data<float>();
-    for (int64_t j : idx) {
-      const float x0 = p[j], xp = x0 + kStep, xm = x0 - kStep;
-      p[j] = xp;
-      const double lp = loss_now();
-      p[j] = xm;
-      const double lm = loss_now();
-      p[j] = x0;
-      const double fd = (lp - lm) / (double(xp) - double(xm));  // the step f32 really took
-      const double tol = kRtol * std::max(std::fabs(double(ag[j])), kFloor * gmax) + kAtol;
-      EXPECT_NEAR(fd, ag[j], tol) << "d loss / d in." << i << "[" << j << "]";
-    }
-  }
+  for (int i : c.grads) expect_finite_difference_gradient(fx.in[i], i, loss_now, gen, 16);
 }
 
 std::string case_name(const ::testing::TestParamInfo<OpCase>& info) { return info.param.name; }

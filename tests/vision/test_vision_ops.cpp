@@ -18,6 +18,7 @@
 #include "core/grad_mode.h"
 #include "io/safetensors.h"
 #include "ops/ops.h"
+#include "../ops/finite_difference.h"
 
 namespace bb::test {
 namespace {
@@ -141,9 +142,8 @@ TEST_P(VisionOps, MatchesTorch) {
   }
 }
 
-// Central differences with h = 1e-2 on 12 random elements of each input that gets a
-// gradient; passes when |fd - autograd| <= 1e-2 * max(|autograd|, 0.1 max|autograd|) + 1e-5
-// (the bound tests/ops uses: O(h^2) truncation and f32 noise / 2h both sit well below it).
+// Central differences on 12 random elements of each input that gets a gradient, with the
+// bound tests/ops uses (tests/ops/finite_difference.h).
 TEST_P(VisionOps, FiniteDifferenceGradient) {
   const Case& c = GetParam();
   VisionFixture fx = load(c.name);
@@ -161,28 +161,8 @@ TEST_P(VisionOps, FiniteDifferenceGradient) {
     return s;
   };
   std::mt19937 gen(static_cast<uint32_t>(std::hash<std::string>{}(c.name)));
-  for (size_t i = 0; i < fx.in.size(); ++i) {
-    if (!fx.grad[i].defined()) continue;
-    std::vector<float> ag = fx.in[i].grad().to_floats();
-    double gmax = 0;
-    for (float g : ag) gmax = std::max(gmax, std::fabs(double(g)));
-    std::vector<int64_t> idx(ag.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::shuffle(idx.begin(), idx.end(), gen);
-    idx.resize(std::min<size_t>(idx.size(), 12));
-    float* p = fx.in[i].data<float>();
-    for (int64_t j : idx) {
-      const float x0 = p[j];
-      p[j] = x0 + 1e-2f;
-      const double lp = loss();
-      p[j] = x0 - 1e-2f;
-      const double lm = loss();
-      p[j] = x0;
-      const double fd = (lp - lm) / (double(x0 + 1e-2f) - double(x0 - 1e-2f));
-      EXPECT_NEAR(fd, ag[j], 1e-2 * std::max(std::fabs(double(ag[j])), 0.1 * gmax) + 1e-5)
-          << "d loss / d in." << i << "[" << j << "]";
-    }
-  }
+  for (size_t i = 0; i < fx.in.size(); ++i)
+    if (fx.grad[i].defined()) expect_finite_difference_gradient(fx.in[i], static_cast<int>(i), loss, gen, 12);
 }
 
 INSTANTIATE_TEST_SUITE_P(Vision, VisionOps, ::testing::ValuesIn(cases()),

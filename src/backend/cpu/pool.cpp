@@ -19,6 +19,19 @@ inline void clip(int64_t start, int64_t k, int64_t size, int64_t& lo, int64_t& h
   hi = std::min<int64_t>(start + k, size);
 }
 
+// Calls f(ow, h0, h1, w0, w1) for each output pixel of output row `oh`, with [h0, h1) x
+// [w0, w1) its window clipped to the image.
+template <typename F>
+inline void for_row_windows(const PoolArgs& a, int64_t oh, F&& f) {
+  int64_t h0, h1;
+  clip(oh * a.stride_h - a.pad_h, a.kh, a.h, h0, h1);
+  for (int64_t ow = 0; ow < a.ow; ++ow) {
+    int64_t w0, w1;
+    clip(ow * a.stride_w - a.pad_w, a.kw, a.w, w0, w1);
+    f(ow, h0, h1, w0, w1);
+  }
+}
+
 // One forward loop for both pools: each output pixel reduces its (clipped) window with
 // `combine` from `init`, then is scaled by `scale` (1 for max, 1/(kh kw) for average).
 template <typename T, typename Combine>
@@ -29,12 +42,8 @@ void window_fwd(const T* x, T* y, const PoolArgs& a, float init, Combine combine
     std::vector<float> acc(C);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < a.n; ++n)
-      for (int64_t oh = 0; oh < a.oh; ++oh) {
-        int64_t h0, h1;
-        clip(oh * a.stride_h - a.pad_h, a.kh, a.h, h0, h1);
-        for (int64_t ow = 0; ow < a.ow; ++ow) {
-          int64_t w0, w1;
-          clip(ow * a.stride_w - a.pad_w, a.kw, a.w, w0, w1);
+      for (int64_t oh = 0; oh < a.oh; ++oh)
+        for_row_windows(a, oh, [&](int64_t ow, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
           std::fill(acc.begin(), acc.end(), init);
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw) {
@@ -45,8 +54,7 @@ void window_fwd(const T* x, T* y, const PoolArgs& a, float init, Combine combine
           T* yr = y + ((n * a.oh + oh) * a.ow + ow) * C;
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) cpu::store(yr, c, acc[c] * scale);
-        }
-      }
+        });
   }
 }
 
@@ -72,12 +80,8 @@ void max_bwd(const T* x, const T* y, const G* dy, T* dx, const PoolArgs& a) {
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < a.n; ++n) {
       std::fill(grad.begin(), grad.end(), 0.0f);
-      for (int64_t oh = 0; oh < a.oh; ++oh) {
-        int64_t h0, h1;
-        clip(oh * a.stride_h - a.pad_h, a.kh, a.h, h0, h1);
-        for (int64_t ow = 0; ow < a.ow; ++ow) {
-          int64_t w0, w1;
-          clip(ow * a.stride_w - a.pad_w, a.kw, a.w, w0, w1);
+      for (int64_t oh = 0; oh < a.oh; ++oh)
+        for_row_windows(a, oh, [&](int64_t ow, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
           const int64_t o = ((n * a.oh + oh) * a.ow + ow) * C;
           std::fill(taken.begin(), taken.end(), 0);
           for (int64_t ih = h0; ih < h1; ++ih)
@@ -90,8 +94,7 @@ void max_bwd(const T* x, const T* y, const G* dy, T* dx, const PoolArgs& a) {
                 taken[c] |= hit;
               }
             }
-        }
-      }
+        });
       T* dxn = dx + n * plane;
 #pragma omp simd
       for (int64_t j = 0; j < plane; ++j) cpu::store(dxn, j, grad[j]);
