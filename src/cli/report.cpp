@@ -3,12 +3,27 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <sstream>
+
 #include "core/grad_mode.h"
+#include "io/atomic_file.h"
 #include "core/process_memory.h"
 #include "models/generate.h"
 #include "models/sampling.h"
 
 namespace bb {
+
+void trim_metrics(const std::string& path, int64_t step) {
+  if (!std::filesystem::exists(path)) return;
+  std::istringstream in(read_text_file(path));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
+  }
+  write_text_atomic(path, kept);
+}
 
 nlohmann::json step_metrics(const StepResult& r, double seconds) {
   const MemoryStats mem = Allocator::of(Device::CPU).stats();

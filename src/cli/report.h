@@ -13,6 +13,9 @@
 namespace bb {
 
 nlohmann::json step_metrics(const StepResult& r, double seconds);
+// Keeps the metrics.jsonl lines of steps up to `step` (a resumed run writes the rest again);
+// rewritten atomically.
+void trim_metrics(const std::string& path, int64_t step);
 std::string progress_line(const StepResult& r, double seconds, int64_t total_steps,
                           const MemoryStats& mem, const nlohmann::json& metrics);
 // Generates from cfg.sample.prompt and prints the text.

@@ -24,22 +24,6 @@
 namespace bb {
 namespace fs = std::filesystem;
 
-namespace {
-
-// Keeps the metrics lines of steps up to `step` (a resumed run rewrites the rest).
-void trim_metrics(const std::string& path, int64_t step) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
-  }
-  std::ofstream(path, std::ios::trunc) << kept;
-}
-
-}  // namespace
-
 int run_train(const TrainArgs& args) {
   TrainArgs a = args;
   if (a.config.find('=') != std::string::npos && !fs::exists(a.config)) {

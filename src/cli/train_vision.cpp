@@ -35,18 +35,6 @@ void print_batchnorm_note(const RunConfig& cfg) {
                cfg.train.micro_batch_size * cfg.train.grad_accum_steps);
 }
 
-// Drops the metrics lines after `step` (a resumed run writes them again).
-void keep_metrics_until(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
-  }
-  in.close();
-  std::ofstream(path, std::ios::trunc) << kept;
-}
-
 }  // namespace
 
 int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
@@ -72,7 +60,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     if (info.config_yaml != config_yaml)
       fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
     fmt::print("  resumed from {} at step {}\n", ckpt, j.trainer->steps_done());
-    keep_metrics_until(metrics_path, j.trainer->steps_done());
+    trim_metrics(metrics_path, j.trainer->steps_done());
   } else {
     std::ofstream(metrics_path, std::ios::trunc);
   }

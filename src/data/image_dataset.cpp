@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "core/error.h"
 
@@ -51,28 +50,18 @@ ImageDataset::ImageDataset(ImageSet set, ImageTransform t) : set_(std::move(set)
   for (float s : t_.std)
     if (!(s > 0)) throw ConfigError(fmt::format("data.std values must be positive, got {}", s));
   if (t_.crop_padding < 0) throw ConfigError("data.crop_padding must not be negative");
+  order_ = EpochOrder(set_.count, t_.seed);
 }
 
 int64_t ImageDataset::index_of(int64_t sample) const {
-  const int64_t n = set_.count, epoch = sample / n, pos = sample % n;
-  if (!t_.shuffle) return pos;
+  if (!t_.shuffle) return sample % set_.count;
   std::lock_guard<std::mutex> lock(mu_);
-  if (epoch != cached_epoch_) {
-    // The same keyed sort as Documents: any sample's place is known without state.
-    order_.resize(n);
-    std::iota(order_.begin(), order_.end(), 0);
-    const uint64_t key = mix64(t_.seed ^ mix64(static_cast<uint64_t>(epoch) + 0x51));
-    std::sort(order_.begin(), order_.end(), [&](int64_t a, int64_t b) {
-      return mix64(key ^ static_cast<uint64_t>(a)) < mix64(key ^ static_cast<uint64_t>(b));
-    });
-    cached_epoch_ = epoch;
-  }
-  return order_[pos];
+  return order_(sample);
 }
 
-void ImageDataset::write_sample(int64_t sample, float* out) const {
+void ImageDataset::write_sample(int64_t sample, int64_t image, float* out) const {
   const int64_t h = set_.height, w = set_.width, c = set_.channels, pad = t_.crop_padding;
-  const uint8_t* img = set_.pixels.data() + index_of(sample) * h * w * c;
+  const uint8_t* img = set_.pixels.data() + image * h * w * c;
   // Draws keyed by (seed, global sample index): the sample index already names the epoch.
   const uint64_t r = mix64(mix64(t_.seed ^ 0xA0761D6478BD642Full) ^ static_cast<uint64_t>(sample));
   const int64_t dy = pad > 0 ? static_cast<int64_t>(r % (2 * pad + 1)) - pad : 0;
@@ -104,8 +93,9 @@ Batch ImageDataset::batch(int64_t first, int64_t count) const {
   float* x = b.tokens.data<float>();
   int64_t* y = b.targets.data<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
-    write_sample(first + i, x + i * per);
-    y[i] = set_.labels[index_of(first + i)];
+    const int64_t image = index_of(first + i);
+    write_sample(first + i, image, x + i * per);
+    y[i] = set_.labels[image];
   }
   b.target_count = count;
   b.samples = count;

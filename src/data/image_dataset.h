@@ -45,13 +45,13 @@ class ImageDataset final : public Dataset {
 
  private:
   int64_t index_of(int64_t sample) const;  // the stored image that global sample `sample` is
-  void write_sample(int64_t sample, float* out) const;
+  // Augments and normalises stored image `image` as global sample `sample` into out.
+  void write_sample(int64_t sample, int64_t image, float* out) const;
 
   ImageSet set_;
   ImageTransform t_;
-  mutable std::mutex mu_;               // guards the cached permutation
-  mutable int64_t cached_epoch_ = -1;
-  mutable std::vector<int64_t> order_;
+  EpochOrder order_;       // the same seeded shuffle per epoch as text documents
+  mutable std::mutex mu_;  // guards order_'s cached permutation (batch() runs on a loader thread)
 };
 
 }  // namespace bb
