@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   t->footer(keys_help());
 
   bb::EvalArgs ev;
-  auto* e = app.add_subcommand("eval", "Mean loss per target token of a saved model on a text file");
+  auto* e = app.add_subcommand(
+      "eval", "Evaluate a saved model: mean loss per target token on text, or accuracy and a confusion matrix for images");
   e->add_option("--model", ev.model_dir, "model folder (config.json + model.safetensors)")->required();
   e->add_option("--data", ev.data_path, "text file or folder (vision: test images; default Fashion-MNIST)");
   e->add_option("--format", ev.format, "text, documents or instruct (JSON lines, loss on completions)");
