@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libdnnl-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev zlib1g-dev
+  # libdnnl-dev's CMake config looks for OpenCL, which the package only recommends.
+  libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes          # the default job's corpus
   dataset-fashion-mnist          # the vision configs' data (IDX files)
@@ -14,6 +15,7 @@ packages=(
   libonnx-dev libprotobuf-dev    # ONNX's protobuf definitions for `bigbatch export`
   libsentencepiece-dev sentencepiece  # SentencePiece tokenizers; spm_train for their test
   jargon-text                    # text for the GPT-2 tokenizer test and the README walkthrough
+  clang libclang-rt-14-dev libomp-dev  # libFuzzer harnesses (fuzz/) built with clang
 )
 
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
