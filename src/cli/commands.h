@@ -10,6 +10,7 @@ struct TrainArgs {
   std::string config;  // empty: the default job
   std::vector<std::string> overrides;
   bool resume = false;
+  bool overwrite = false;  // replace a run already in out_dir (metrics, checkpoint, model)
   int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps of this run
   std::string memory_budget;  // plan micro-batch, checkpointing and precision to fit this
 };
@@ -34,6 +35,7 @@ int run_generate(const GenerateArgs& a);
 
 struct MergeArgs {
   std::string base_dir, adapter_dir, out_dir;
+  bool overwrite = false;  // replace a model already in out_dir
 };
 // Folds a LoRA adapter into its base model's weights and saves a plain model folder.
 int run_merge(const MergeArgs& a);
@@ -49,8 +51,12 @@ int run_plan(const PlanArgs& a);
 struct VerifyArgs {
   std::string config;
   std::vector<std::string> overrides;
-  double tolerance = 1e-4;
+  double tolerance = 0;        // 0: the precision's own (verify_tolerance)
+  bool mean_of_means = false;  // accumulate wrongly on purpose: verify must FAIL
 };
+// The default tolerance of `verify` for a precision (fp32 1e-4; bf16 and fp16 round each
+// micro-batch's products differently from the large batch's, so they get their own).
+double verify_tolerance(const std::string& precision);
 int run_verify(const VerifyArgs& a);
 
 }  // namespace bb

@@ -2,6 +2,8 @@
 // where an error becomes a message and an exit code (1: bad input or failed check).
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -19,6 +21,13 @@ std::string keys_help() {
   return s;
 }
 
+// --threads on the subcommands that compute; 0 keeps OpenMP's default (OMP_NUM_THREADS, else
+// one thread per core).
+void add_threads_option(CLI::App* sub, int* threads) {
+  sub->add_option("--threads", *threads, "CPU threads (0: OMP_NUM_THREADS, else one per core)")
+      ->check(CLI::NonNegativeNumber);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -26,15 +35,21 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   CLI::App app{"bigbatch: exact gradient accumulation for training on small memory"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("bigbatch ") + BIGBATCH_VERSION);
+  app.option_defaults()->always_capture_default();  // --help shows each option's default
+  int threads = 0;
 
   bb::TrainArgs train;
   auto* t = app.add_subcommand("train", "Train a model (the default job without a config)");
   t->add_option("config", train.config, "YAML config file");
   t->add_option("overrides", train.overrides, "key=value overrides");
   t->add_flag("--resume", train.resume, "continue from out_dir/checkpoint");
+  t->add_flag("--overwrite", train.overwrite,
+              "replace a run already in out_dir (deletes its metrics, checkpoint and saved model)");
   t->add_option("--stop-after", train.stop_after, "stop after N steps of this run, with a checkpoint");
   t->add_option("--memory-budget", train.memory_budget,
                 "plan micro-batch, checkpointing and precision to fit this memory (e.g. 2GiB)");
+  add_threads_option(t, &threads);
   t->footer(keys_help());
 
   bb::EvalArgs ev;
@@ -46,6 +61,7 @@ int main(int argc, char** argv) {
   e->add_option("--adapter", ev.adapter_dir, "PEFT LoRA adapter folder to apply");
   e->add_option("--batches", ev.batches, "micro-batches to evaluate");
   e->add_option("--micro-batch", ev.micro_batch, "sequences per micro-batch");
+  add_threads_option(e, &threads);
 
   bb::GenerateArgs gen;
   auto* g = app.add_subcommand("generate", "Sample text from a saved model");
@@ -57,18 +73,21 @@ int main(int argc, char** argv) {
   g->add_option("--seed", gen.seed, "sampling seed");
   g->add_option("--adapter", gen.adapter_dir, "PEFT LoRA adapter folder to apply");
   g->add_option("--top-p", gen.top_p, "sample among the likeliest tokens holding this probability (1: all)");
+  add_threads_option(g, &threads);
 
   bb::MergeArgs merge;
   auto* mg = app.add_subcommand("merge", "Fold a LoRA adapter into its base model and save a plain model");
   mg->add_option("--base", merge.base_dir, "base model folder")->required();
   mg->add_option("--adapter", merge.adapter_dir, "PEFT adapter folder")->required();
-  mg->add_option("--out", merge.out_dir, "folder for the merged model")->required();
+  mg->add_option("--out", merge.out_dir, "folder for the merged model (not --base or --adapter)")->required();
+  mg->add_flag("--overwrite", merge.overwrite, "replace a model already in --out");
 
   bb::ExportArgs exp;
   auto* x = app.add_subcommand("export", "Export a saved image classifier for inference (ONNX, BatchNorm folded)");
   x->add_option("--model", exp.model_dir, "model folder (config.json + model.safetensors)")->required();
   x->add_option("--format", exp.format, "onnx");
-  x->add_option("--out", exp.out, "output file (default MODEL/model.onnx)");
+  x->add_option("--out", exp.out, "output file (default MODEL/model.onnx; never one of the model's own files)");
+  x->add_flag("--overwrite", exp.overwrite, "replace an existing --out file");
 
   bb::PlanArgs plan;
   auto* pl = app.add_subcommand("plan", "Predict memory and step time of each plan for a memory budget");
@@ -77,19 +96,30 @@ int main(int argc, char** argv) {
   pl->add_option("--memory", plan.memory, "memory budget, e.g. 2GiB")->required();
   pl->add_option("--precisions", plan.precisions, "precisions to consider (default fp32,bf16)");
   pl->add_option("--checkpointing", plan.policies, "policies to consider (default none,selective,every:2,full)");
+  add_threads_option(pl, &threads);
 
   bb::VerifyArgs ver;
   auto* v = app.add_subcommand("verify",
                                "Check on your model and data that K micro-batches give the update of one batch");
   v->add_option("config", ver.config, "YAML config file");
   v->add_option("overrides", ver.overrides, "key=value overrides");
-  v->add_option("--tolerance", ver.tolerance, "largest relative error accepted");
+  v->add_option("--tolerance", ver.tolerance,
+                "largest relative error accepted (default by precision: fp32 1e-4, bf16 3e-2, fp16 1e-2)");
+  v->add_flag("--mean-of-means", ver.mean_of_means,
+              "accumulate as many tools do (each micro-batch normalised by its own token count, then "
+              "averaged): verify must FAIL on data whose micro-batches hold different token counts");
+
+  add_threads_option(v, &threads);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
-    return app.exit(err);
+    if (err.get_exit_code() == 0) return app.exit(err);  // --help, --version
+    // CLI11's own codes (105, 106, ...) mean nothing to a shell script: bad input is 1.
+    fmt::print(stderr, "bigbatch: {} (bigbatch --help lists the commands and options)\n", err.what());
+    return 1;
   }
+  if (threads > 0) omp_set_num_threads(threads);  // before any work starts its threads
   try {
     if (*t) return bb::run_train(train);
     if (*e) return bb::run_eval(ev);

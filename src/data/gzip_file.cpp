@@ -21,10 +21,12 @@ std::string read_maybe_gzip(const std::string& path) {
   while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, n);
   int err = 0;
   const char* msg = gzerror(f, &err);
+  // gzerror's text lives inside the gzFile: copy it before gzclose frees it.
+  const std::string reason = msg && *msg ? msg : "read error";
   gzclose(f);
   // A gzip stream cut short reads as Z_BUF_ERROR ("unexpected end of file").
   if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
-    throw FormatError(fmt::format("{} is a corrupt or truncated gzip file: {}", path, msg ? msg : "read error"));
+    throw FormatError(fmt::format("{} is a corrupt or truncated gzip file: {}", path, reason));
   return out;
 }
 

@@ -12,6 +12,9 @@ namespace bb {
 struct Context {
   DType compute = DType::F32;  // activations and matmuls; master weights stay f32
   bool training = false;
+  // False turns every dropout site into the identity while training (model, config.json's
+  // resid_pdrop, LoRA): `verify` compares updates whose masks would depend on the micro-batch.
+  bool dropout = true;
   uint64_t seed = 0;
   uint64_t step = 0;   // optimizer step
   uint64_t micro = 0;  // micro-batch within the window

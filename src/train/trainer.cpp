@@ -35,22 +35,34 @@ StepResult Trainer::compute_gradients(int64_t samples) {
   accumulate_window(samples, r, loss_sum);   // grads += d(token-loss sum * scale)
   comm_.allreduce_sum(&loss_sum, 1);
   r.loss = r.tokens > 0 ? loss_sum / static_cast<double>(r.tokens) : 0.0;
+  require_finite_loss(r);                    // fp32/bf16; fp16's scaler skips such windows
   finite_ = finish_gradients(r.tokens);      // sync, / count, unscale, overflow check
   return r;
 }
 
+void Trainer::require_finite_loss(const StepResult& r) const {
+  // Without a loss scaler nothing would stop a nan or inf loss from reaching the weights and
+  // then the saved model; the weights are still those of the last step here.
+  if (scaler_.enabled() || std::isfinite(r.loss)) return;
+  throw Error(fmt::format("step {}: the training loss is {} in {}; stopped before the update, nothing saved "
+                          "from this step (a lower train.lr, or train.grad_clip, may help)",
+                          steps_done() + 1, r.loss, precision_name(opt_o_.precision)));
+}
+
 void Trainer::apply_gradients(StepResult& r) {
-  if (finite_) {
+  // A window without target tokens (say, every completion past block_size) has nothing to
+  // learn from: AdamW would still decay and move the weights, so it is skipped like an overflow.
+  r.skipped = !finite_ || r.tokens == 0;
+  if (!r.skipped) {
     r.grad_norm = clip_grad_norm(opt_.params(), opt_o_.grad_clip);
     opt_.step(r.lr);
   } else {
     ++skipped_;                              // weights and optimizer state untouched
   }
-  scaler_.update(!finite_);
+  if (r.tokens > 0) scaler_.update(!finite_);
   r.loss_scale = scaler_.scale();
   opt_.zero_grad();
   if (window_end_) window_end_();
-  r.skipped = !finite_;
   r.step = steps_done();
 }
 
@@ -61,7 +73,8 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
     const int64_t n = std::min(opt_o_.micro_batch, samples - done);
     Batch batch = data_.batch(cursor_, n);
     cursor_ += n;
-    Context ctx{.compute = compute_dtype(opt_o_.precision), .training = true, .seed = opt_o_.seed,
+    Context ctx{.compute = compute_dtype(opt_o_.precision), .training = true,
+                .dropout = opt_o_.dropout, .seed = opt_o_.seed,
                 .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro)};
     int64_t count = 0;
     Tensor loss = loss_(batch, ctx, &count);

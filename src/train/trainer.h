@@ -24,6 +24,7 @@ struct TrainerOptions {
   float grad_clip = 1.0f;      // max global norm; 0 = no clipping
   Precision precision = Precision::kFP32;
   uint64_t seed = 0;
+  bool dropout = true;         // false: every dropout site passes its input through (verify)
 };
 
 struct StepResult {
@@ -33,7 +34,7 @@ struct StepResult {
   int64_t samples = 0;
   float grad_norm = 0;         // before clipping
   float lr = 0;
-  bool skipped = false;        // fp16 overflow: no update
+  bool skipped = false;        // no update: fp16 overflow, or no target tokens (tokens == 0)
   float loss_scale = 1;
 };
 
@@ -42,7 +43,8 @@ class Trainer {
   Trainer(LossFn loss, Optimizer& opt, const Dataset& data, Schedule schedule, TrainerOptions o,
           Communicator& comm);
 
-  // One optimizer step over the next window. `samples` limits the window (a partial last
+  // One optimizer step over the next window; throws Error naming the step when the loss is
+  // not finite without a loss scaler (fp32, bf16). `samples` limits the window (a partial last
   // window); by default it is grad_accum * micro_batch samples per rank.
   StepResult step(int64_t samples = 0);
   // The two halves of step(), for tools that look at the gradients in between (verify):
@@ -60,9 +62,11 @@ class Trainer {
   // statistics into its running statistics here).
   void on_window_end(std::function<void()> fn) { window_end_ = std::move(fn); }
   const TrainerOptions& options() const { return opt_o_; }
+  void set_dropout(bool on) { opt_o_.dropout = on; }
 
  private:
   void accumulate_window(int64_t samples, StepResult& r, double& loss_sum);
+  void require_finite_loss(const StepResult& r) const;  // fp32/bf16: throws naming the step
   bool finite_ = true;  // verdict of the last compute_gradients()
   float prescale_ = 1;  // power of two near 1 / (tokens in the window): see accumulate_window
   std::function<void()> window_end_;
@@ -76,7 +80,7 @@ class Trainer {
   Communicator& comm_;
   LossScaler scaler_;
   int64_t cursor_ = 0;   // samples consumed by this rank
-  int64_t skipped_ = 0;  // windows skipped for overflow
+  int64_t skipped_ = 0;  // windows skipped (overflow, or no target tokens)
 };
 
 }  // namespace bb
