@@ -60,6 +60,9 @@ struct AttentionArgs {
   float scale = 1.0f;
 };
 
+// f32 workspace of one CPU attention call, forward or backward, for every OpenMP thread.
+int64_t attention_scratch_floats(const AttentionArgs& args, DType dtype, bool backward);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -132,6 +135,8 @@ class Backend {
   // Attention without the (seq, seq) score matrix: q (batch, seq, heads, head_dim), k and v
   // (batch, seq, kv_heads, head_dim), out like q; lse (batch, heads, seq, f32) saved, the
   // log-sum-exp of each query's scores, so backward can recompute probabilities tile by tile.
+  // The CPU kernels take per-thread tiles from one workspace tensor per call
+  // (attention_scratch_floats), which the meta backend allocates too.
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          const AttentionArgs& args, const Tensor& out, const Tensor& lse) = 0;
   virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -122,7 +122,8 @@ Tensor Llama::hidden(const Tensor& tokens, const Context& ctx, int64_t pos, KVCa
 
 Tensor Llama::loss(const Tensor& tokens, const Tensor& targets, const Context& ctx, int64_t* count,
                    int64_t ignore_index) const {
-  return linear_cross_entropy(hidden(tokens, ctx), head_weight(), targets, ignore_index, count);
+  return linear_cross_entropy(hidden(tokens, ctx), head_weight(), targets, ignore_index, count, 256,
+                              ctx.grad_scale);
 }
 
 Tensor Llama::logits(const Tensor& tokens, const Context& ctx) const { return head(hidden(tokens, ctx)); }

@@ -21,6 +21,11 @@ struct Context {
   // True while activation checkpointing replays a block: layers with side effects (BatchNorm
   // running statistics) must not apply them a second time.
   bool recomputing = false;
+  // The seed the coming backward will carry (loss scale x the trainer's power-of-two
+  // prescale). Ops that form gradients during the forward (linear_cross_entropy) apply it
+  // before casting them to a 16-bit dtype, where unscaled probabilities of a large
+  // vocabulary fall below f16's normal range.
+  float grad_scale = 1.0f;
 
   // The stream of one dropout site (a stable number per place in the model).
   RngKey rng(uint64_t site) const {

@@ -50,7 +50,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 }
 
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets,
-                            int64_t ignore_index, int64_t* count, int64_t chunk_rows) {
+                            int64_t ignore_index, int64_t* count, int64_t chunk_rows,
+                            float grad_scale) {
   OpScope scope("linear_cross_entropy");
   constexpr std::string_view op = "linear_cross_entropy";
   check_float(op, x, "x");
@@ -98,7 +99,7 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
       MatmulArgs fwd{.batch = 1, .m = n, .n = vocab, .k = c, .trans_b = true};
       k.matmul(xc, wc, Tensor(), lc, fwd);
       Tensor dc = grads ? dlogits.narrow_rows(0, n) : Tensor();
-      k.cross_entropy(lc, tc, ignore_index, part_loss, part_count, dc, 1.0f);
+      k.cross_entropy(lc, tc, ignore_index, part_loss, part_count, dc, grad_scale);
       k.binary(BinaryOp::Add, loss, part_loss, loss);
       k.binary(BinaryOp::Add, counted, part_count, counted);
       if (!grads) continue;
@@ -120,9 +121,10 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
     Shape xs = x.shape();
     bool nx = needs_grad(x), nw = needs_grad(w);
     DType wdt = w.dtype();
-    record(op, {x, w}, {loss}, [dx, dw, xs, nx, nw, wdt](const std::vector<Tensor>& g) {
-      // The saved gradients belong to this node alone, so they are scaled in place.
-      float s = scalar_value(g[0]);
+    record(op, {x, w}, {loss}, [dx, dw, xs, nx, nw, wdt, grad_scale](const std::vector<Tensor>& g) {
+      // The saved gradients carry grad_scale already; a seed other than the expected one is
+      // made up for in place (they belong to this node alone).
+      float s = scalar_value(g[0]) / grad_scale;
       if (s != 1.0f) {
         kernels(dx).scale_add(dx, s, Tensor(), dx);
         if (dw.defined()) kernels(dw).scale_add(dw, s, Tensor(), dw);

@@ -81,10 +81,12 @@ Tensor rope(const Tensor& x, float theta);  // x (B, T, H, D)
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      int64_t* count = nullptr);
 // Cross-entropy of (x w^T) without holding all (rows, vocab) logits: rows go through in
-// chunks of `chunk_rows`. x (..., C), w (V, C), targets (...) i64.
+// chunks of `chunk_rows`. x (..., C), w (V, C), targets (...) i64. Its gradients are formed
+// during the forward, already multiplied by `grad_scale`, the seed backward is expected to
+// bring (Context::grad_scale): in f16 they are then cast at the loss scale, not below it.
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets,
                             int64_t ignore_index = -100, int64_t* count = nullptr,
-                            int64_t chunk_rows = 256);
+                            int64_t chunk_rows = 256, float grad_scale = 1.0f);
 
 // --- vision (conv.cpp, pool.cpp, batch_norm.cpp): channels-last images (N, H, W, C).
 struct Conv2dParams {

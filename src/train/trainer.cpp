@@ -76,8 +76,6 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
     Context ctx{.compute = compute_dtype(opt_o_.precision), .training = true,
                 .dropout = opt_o_.dropout, .seed = opt_o_.seed,
                 .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro)};
-    int64_t count = 0;
-    Tensor loss = loss_(batch, ctx, &count);
     // The backward seed carries the loss scale and a power of two near 1 / (tokens in the
     // window), fixed for the whole window: gradients of a token SUM then have the magnitude
     // of a mean's, which keeps fp16 inside its range, and a power of two scales exactly.
@@ -87,7 +85,10 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
       prescale_ = std::ldexp(1.0f, -static_cast<int>(std::ceil(std::log2(double(std::max<int64_t>(
                                          1, batch.tokens.numel() * micro_count))))));
     }
-    backward(loss, Tensor::full(Shape{}, scaler_.scale() * prescale_, DType::F32, loss.device()));
+    ctx.grad_scale = scaler_.scale() * prescale_;
+    int64_t count = 0;
+    Tensor loss = loss_(batch, ctx, &count);
+    backward(loss, Tensor::full(Shape{}, ctx.grad_scale, DType::F32, loss.device()));
     // On the meta device (the planner's dry run) there are no values to read.
     if (!loss.is_meta()) loss_sum += loss.item();
     r.tokens += count;

@@ -9,6 +9,8 @@
 #include <limits>
 #include <type_traits>
 #include <vector>
+
+#include <omp.h>
 #ifdef __AVX512F__
 // GCC 12 flags _mm512_undefined_ps() inside its own intrinsic headers as uninitialised.
 #pragma GCC diagnostic push
@@ -34,13 +36,23 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// A 64-byte aligned block of a per-thread buffer that only grows (so calls after the first
-// allocate nothing).
-float* scratch(std::vector<float>& buf, size_t n) {
-  if (buf.size() < n + 16) buf.resize(n + 16);
-  auto p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
-}
+// Scratch of one call for every thread, through the allocator (counted as workspace, as
+// the meta backend counts it, and released when the call ends): thread i works in the i-th
+// 64-byte aligned block of `per_thread` floats.
+struct Scratch {
+  int threads;
+  int64_t per_thread;
+  Tensor all;
+  explicit Scratch(int64_t floats)
+      : threads(omp_get_max_threads()), per_thread(round_up(floats, 16) + 16),
+        all(Tensor::empty(Shape{threads * per_thread}, DType::F32, Device::CPU, Category::Workspace)) {}
+  // All threads' floats for `floats` a thread (what the meta backend allocates).
+  static int64_t floats_for(int64_t floats) { return omp_get_max_threads() * (round_up(floats, 16) + 16); }
+  float* of_this_thread() const {
+    auto p = reinterpret_cast<uintptr_t>(all.data<float>() + omp_get_thread_num() * per_thread);
+    return reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
+  }
+};
 
 // C (MR x 16*NV) (+)= A (MR x k) * B (k x 16*NV) over k in [k0, k1). A is read as
 // a[r*lda + k], or a[k*lda + r] when AT (so P^T and dS^T need no transposed copy).
@@ -305,6 +317,16 @@ struct Dims {
   }
 };
 
+// Floats one thread's tiles take (the layouts are spelled out where they are carved).
+int64_t fwd_scratch_floats(const Dims& z, bool in_place) {
+  const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
+  return 2 * kv_len + 2 * kTile * z.dp + kTile * kTile + 3 * kTile;
+}
+int64_t bwd_scratch_floats(const Dims& z, bool in_place) {
+  const int64_t plane = z.tp * z.dp, copies = in_place ? 0 : plane;
+  return 2 * plane + 6 * copies + 2 * z.tp + 2 * kTile * kTile;
+}
+
 // The forward works on S^T (keys x queries) = K Q^T, so the online softmax runs down columns:
 // each query's max, sum and rescale factor sit in vector lanes, with no horizontal
 // reductions, and K is used as stored (only the small query tile is transposed).
@@ -318,11 +340,11 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
   // (and zero padded) once per (batch, kv head).
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
   const int ldk = in_place ? int(z.hkv * z.d) : dp;
-#pragma omp parallel
+  const Scratch ws(fwd_scratch_floats(z, in_place));
+#pragma omp parallel num_threads(ws.threads)
   {
-    static thread_local std::vector<float> buf;
     const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
-    float* kk = scratch(buf, size_t(2 * kv_len + 2 * kTile * z.dp + kTile * kTile + 3 * kTile));
+    float* kk = ws.of_this_thread();
     float* vv = kk + kv_len;
     float* qt = vv + kv_len;         // scaled query tile, transposed (dp x 64)
     float* o = qt + kTile * z.dp;    // unnormalised output tile (64 x dp)
@@ -387,11 +409,11 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
   const int64_t ldq = z.h * z.d, ldk = z.hkv * z.d, plane = z.tp * z.dp;
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
   const int ldq_w = in_place ? int(ldq) : dp, ldk_w = in_place ? int(ldk) : dp;  // working lds
-#pragma omp parallel
+  const Scratch ws(bwd_scratch_floats(z, in_place));
+#pragma omp parallel num_threads(ws.threads)
   {
-    static thread_local std::vector<float> buf;
     const int64_t copies = in_place ? 0 : plane;
-    float* kt = scratch(buf, size_t(2 * plane + 6 * copies + 2 * z.tp + 2 * kTile * kTile));
+    float* kt = ws.of_this_thread();
     float* vt = kt + plane;       // K^T and V^T in key tiles
     float* kc = vt + plane;       // f32 copies (tp x dp) of K, dK, dV, and of one head's
     float* dkc = kc + copies;     // q, dout and dq
@@ -499,6 +521,12 @@ void check(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArg
 }
 
 }  // namespace
+
+int64_t attention_scratch_floats(const AttentionArgs& args, DType dtype, bool backward) {
+  const Dims z(args);
+  const bool in_place = dtype == DType::F32 && z.d == z.dp;
+  return Scratch::floats_for(backward ? bwd_scratch_floats(z, in_place) : fwd_scratch_floats(z, in_place));
+}
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
                            const AttentionArgs& args, const Tensor& out, const Tensor& lse) {

@@ -83,15 +83,19 @@ void run_dnnl(const void* a, const void* b, const void* bias, void* c, DType in,
   e.stream.wait();
 }
 
-// oneDNN has no f16 matmul for CPUs without AVX512-FP16: f16 operands are widened into
-// per-thread scratch (kernel-internal, like oneDNN's own scratchpad, so not counted) and
-// multiplied in f32, which is also what an f16 product accumulates in where it exists.
-const float* widen(const Tensor& t, std::vector<float>& buf) {
-  buf.resize(t.numel());
+// oneDNN 2.6 has no f16 matmul on CPUs: f16 operands are widened into f32 workspace
+// tensors and multiplied in f32, which is also what an f16 product accumulates in where
+// one exists. The copies go through the allocator (counted as workspace, released after the
+// call; the meta backend counts the same, see MetaBackend::matmul), never into buffers
+// that outlive the call or that each OpenMP worker would see as its own.
+Tensor widen(const Tensor& t) {
+  Tensor w = Tensor::empty(t.shape(), DType::F32, t.device(), Category::Workspace);
   const auto* src = t.data<_Float16>();
-#pragma omp parallel for simd if (t.numel() > (1 << 15))
-  for (int64_t i = 0; i < t.numel(); ++i) buf[i] = static_cast<float>(src[i]);
-  return buf.data();
+  float* dst = w.data<float>();
+  const int64_t n = t.numel();
+#pragma omp parallel for simd if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+  return w;
 }
 
 }  // namespace
@@ -100,16 +104,16 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, co
                         const MatmulArgs& args) {
   const void* bias_ptr = bias.defined() ? bias.raw() : nullptr;
   if (a.dtype() != DType::F16) return run_dnnl(a.raw(), b.raw(), bias_ptr, c.raw(), a.dtype(), c.dtype(), args);
-  thread_local std::vector<float> wa, wb, wc;
-  const float* a32 = widen(a, wa);
-  const float* b32 = widen(b, wb);
-  if (c.dtype() != DType::F16) return run_dnnl(a32, b32, bias_ptr, c.raw(), DType::F32, c.dtype(), args);
-  if (args.accumulate) widen(c, wc);
-  else wc.resize(c.numel());
-  run_dnnl(a32, b32, bias_ptr, wc.data(), DType::F32, DType::F32, args);
+  const Tensor a32 = widen(a), b32 = widen(b);
+  if (c.dtype() != DType::F16)
+    return run_dnnl(a32.raw(), b32.raw(), bias_ptr, c.raw(), DType::F32, c.dtype(), args);
+  const Tensor c32 = args.accumulate ? widen(c) : Tensor::empty(c.shape(), DType::F32, c.device(), Category::Workspace);
+  run_dnnl(a32.raw(), b32.raw(), bias_ptr, c32.raw(), DType::F32, DType::F32, args);
+  const float* src = c32.data<float>();
   auto* dst = c.data<_Float16>();
-#pragma omp parallel for simd if (c.numel() > (1 << 15))
-  for (int64_t i = 0; i < c.numel(); ++i) dst[i] = static_cast<_Float16>(wc[i]);
+  const int64_t n = c.numel();
+#pragma omp parallel for simd if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<_Float16>(src[i]);
 }
 
 }  // namespace bb

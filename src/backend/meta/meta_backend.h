@@ -9,8 +9,13 @@ namespace bb {
 class MetaBackend final : public Backend {
  public:
   std::string_view name() const override { return "meta"; }
+  // The CPU backend widens f16 operands (and an f16 output) into f32 workspace for the call.
   void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
-              const MatmulArgs& args) override {}
+              const MatmulArgs& args) override {
+    if (a.dtype() != DType::F16) return;
+    const Tensor a32 = workspace(a.numel()), b32 = workspace(b.numel());
+    if (c.dtype() == DType::F16) workspace(c.numel());
+  }
   void cast(const Tensor& src, const Tensor& dst) override {}
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override {}
   void scale_add(const Tensor& a, float s, const Tensor& t, const Tensor& out) override {}
@@ -43,10 +48,14 @@ class MetaBackend final : public Backend {
   void dropout(const Tensor& x, float p, RngKey key, const Tensor& y) override {}
   void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) override {}
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args,
-                 const Tensor& out, const Tensor& lse) override {}
+                 const Tensor& out, const Tensor& lse) override {
+    workspace(attention_scratch_floats(args, q.dtype(), false));
+  }
   void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                           const Tensor& lse, const Tensor& dout, const AttentionArgs& args,
-                          const Tensor& dq, const Tensor& dk, const Tensor& dv) override {}
+                          const Tensor& dq, const Tensor& dk, const Tensor& dv) override {
+    workspace(attention_scratch_floats(args, q.dtype(), true));
+  }
   void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                      const Tensor& loss, const Tensor& counted, const Tensor& dlogits,
                      float grad_scale) override {}
@@ -79,6 +88,11 @@ class MetaBackend final : public Backend {
   void groupnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                           const Tensor& mean, const Tensor& rstd, int64_t groups,
                           const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override {}
+ private:
+  // Counts (and at once releases) what a CPU kernel takes as workspace during the call.
+  static Tensor workspace(int64_t floats) {
+    return Tensor::empty(Shape{floats}, DType::F32, Device::Meta, Category::Workspace);
+  }
 };
 
 }  // namespace bb
