@@ -1,6 +1,8 @@
 // `bigbatch eval` and `bigbatch generate` on a saved model folder.
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "cli/commands.h"
 #include "cli/report.h"
 #include "cli/vision_commands.h"
@@ -29,16 +31,30 @@ int run_eval(const EvalArgs& a) {
   TextCorpus corpus = load_corpus(d, tok);
   if (a.batches <= 0 || a.micro_batch <= 0) throw ConfigError("--batches and --micro-batch must be positive");
   double loss = evaluate(*model, *corpus.train, a.batches, a.micro_batch, Precision::kFP32);
-  fmt::print("mean loss per target token: {:.4f} (perplexity {:.2f}) over {} micro-batches of {}\n", loss,
-             std::exp(loss), a.batches, a.micro_batch);
+  fmt::print("mean loss per target token: {:.4f} (perplexity {:.2f}) over {} micro-batch{} of {}\n", loss,
+             std::exp(loss), a.batches, a.batches == 1 ? "" : "es", a.micro_batch);
   return 0;
 }
 
 int run_generate(const GenerateArgs& a) {
+  // Checked before the model loads, in the flags' own names (nan fails each test).
+  if (!(a.temperature >= 0))
+    throw ConfigError(fmt::format("generate: --temperature must be 0 (greedy) or positive, got {}", a.temperature));
+  if (a.top_k < 0) throw ConfigError(fmt::format("generate: --top-k must be 0 (all) or positive, got {}", a.top_k));
+  if (!(a.top_p > 0 && a.top_p <= 1))
+    throw ConfigError(fmt::format("generate: --top-p must be in (0, 1] (1: all), got {}", a.top_p));
+  if (a.max_new_tokens < 0)
+    throw ConfigError(fmt::format("generate: --max-new-tokens must not be negative, got {}", a.max_new_tokens));
   auto model = load_causal_lm(a.model_dir);
   if (!a.adapter_dir.empty()) load_peft_adapter(a.adapter_dir, *model);
   auto tok = tokenizer_for_model(a.model_dir);
-  fmt::print("{}\n", sample_text(*model, *tok, a.prompt, a.max_new_tokens, a.temperature, a.top_k, a.seed, a.top_p));
+  SamplingOptions o;
+  o.max_new_tokens = a.max_new_tokens;
+  o.temperature = static_cast<float>(a.temperature);
+  o.top_k = a.top_k;
+  o.top_p = static_cast<float>(a.top_p);
+  o.seed = a.seed;
+  stream_sample(*model, *tok, a.prompt, o);
   return 0;
 }
 

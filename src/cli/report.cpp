@@ -3,10 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
 #include "core/grad_mode.h"
+#include "data/utf8_stream.h"
 #include "io/atomic_file.h"
 #include "core/process_memory.h"
 #include "models/generate.h"
@@ -35,36 +39,74 @@ nlohmann::json step_metrics(const StepResult& r, double seconds) {
           {"mem_peak", mem.total_peak}, {"rss_peak", peak_rss_bytes()}};
 }
 
+double RunClock::eta(int64_t done, int64_t total) const {
+  const int64_t ran = done - first_step;
+  if (ran <= 0) return -1;
+  return elapsed() / static_cast<double>(ran) * static_cast<double>(std::max<int64_t>(0, total - done));
+}
+
+std::string count_of(int64_t n, const std::string& noun) {
+  if (n == 1) return fmt::format("1 {}", noun);
+  const bool es = noun.ends_with("ch") || noun.ends_with("sh") || noun.ends_with("s") || noun.ends_with("x");
+  return fmt::format("{} {}{}", n, noun, es ? "es" : "s");
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
+}
+
 std::string progress_line(const StepResult& r, double seconds, int64_t total_steps,
-                          const MemoryStats& mem, const nlohmann::json& m) {
+                          const MemoryStats& mem, const nlohmann::json& m, const RunClock& clock) {
   std::string s = fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | {:>7.0f} tok/s | mem {} (peak {})",
                               r.step, total_steps, r.loss, r.lr, seconds > 0 ? r.tokens / seconds : 0.0,
                               format_bytes(mem.total_live), format_bytes(mem.total_peak));
   if (m.contains("val_loss")) s += fmt::format(" | val {:.4f}", m["val_loss"].get<double>());
-  if (r.skipped) s += " | skipped (overflow)";
+  const double eta = clock.eta(r.step, total_steps);
+  s += fmt::format(" | {} elapsed, ETA {}", format_duration(clock.elapsed()), eta < 0 ? "?" : format_duration(eta));
+  if (r.skipped) s += r.tokens == 0 ? " | skipped (no target tokens)" : " | skipped (overflow)";
   return s;
 }
 
-std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
-                        int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed,
-                        double top_p) {
-  SamplingOptions o;
-  o.max_new_tokens = max_new_tokens;
-  o.temperature = static_cast<float>(temperature);
-  o.top_k = top_k;
-  o.top_p = static_cast<float>(top_p);
+void stream_sample(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
+                   const SamplingOptions& options) {
+  SamplingOptions o = options;
   o.eos_id = tok.eos_id();
-  o.seed = seed;
   std::vector<int64_t> ids = tok.encode(prompt);
   if (ids.empty()) ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);
-  return tok.decode(generate_ids(model, ids, o));
+  // The whole sequence is decoded again at each token: a tokenizer may decode a token
+  // differently at the start of a text (SentencePiece drops a leading space), and the new
+  // bytes are what the longer text adds.
+  Utf8Stream utf8;
+  size_t written = 0;
+  auto write_new = [&] {
+    const std::string text = tok.decode(ids);
+    if (text.size() > written) {
+      std::fputs(utf8.push(std::string_view(text).substr(written)).c_str(), stdout);
+      written = text.size();
+    }
+    std::fflush(stdout);
+  };
+  write_new();
+  generate_ids(model, ids, o, true, [&](int64_t token) {
+    ids.push_back(token);
+    write_new();
+  });
+  std::fputs((utf8.finish() + "\n").c_str(), stdout);
+  std::fflush(stdout);
 }
 
 void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg) {
   if (cfg.sample.max_new_tokens <= 0) return;
-  std::string text = sample_text(model, tok, cfg.sample.prompt, cfg.sample.max_new_tokens,
-                                 cfg.sample.temperature, cfg.sample.top_k, static_cast<uint64_t>(cfg.train.seed));
-  fmt::print("sample:\n{}\n", text);
+  SamplingOptions o;
+  o.max_new_tokens = cfg.sample.max_new_tokens;
+  o.temperature = static_cast<float>(cfg.sample.temperature);
+  o.top_k = cfg.sample.top_k;
+  o.seed = static_cast<uint64_t>(cfg.train.seed);
+  fmt::print("sample:\n");
+  stream_sample(model, tok, cfg.sample.prompt, o);
 }
 
 }  // namespace bb

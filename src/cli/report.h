@@ -1,28 +1,44 @@
 // What the CLI shows while it works: the progress line, the metrics record of a step, and
 // a generated sample.
 #pragma once
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/allocator.h"
 #include "data/tokenizer.h"
 #include "models/causal_lm.h"
+#include "models/sampling.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
 namespace bb {
 
+// Elapsed time of this run and the steps it has done, for the ETA of the progress line.
+struct RunClock {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  int64_t first_step = 0;  // steps done when this run started (a resumed run starts later)
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+  // Seconds left for `total` steps at the pace so far, after `done` of them; < 0 when unknown.
+  double eta(int64_t done, int64_t total) const;
+};
+
 nlohmann::json step_metrics(const StepResult& r, double seconds);
 // Keeps the metrics.jsonl lines of steps up to `step` (a resumed run writes the rest again);
 // rewritten atomically.
 void trim_metrics(const std::string& path, int64_t step);
+// Ends with this run's elapsed time and the ETA of the remaining steps at the pace so far.
 std::string progress_line(const StepResult& r, double seconds, int64_t total_steps,
-                          const MemoryStats& mem, const nlohmann::json& metrics);
+                          const MemoryStats& mem, const nlohmann::json& metrics, const RunClock& clock);
+// "1 micro-batch", "4 micro-batches", "2 overrides": n and the noun, plural unless n is 1.
+std::string count_of(int64_t n, const std::string& noun);
+// "12s", "3m05s", "2h07m".
+std::string format_duration(double seconds);
 // Generates from cfg.sample.prompt and prints the text.
 void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg);
-// The sampled continuation of `prompt` (prompt included).
-std::string sample_text(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
-                        int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed,
-                        double top_p = 1.0);
+// Samples a continuation of `prompt` and prints the prompt, then each token as it comes
+// (flushed), as valid UTF-8: a character split over tokens waits for its last byte.
+void stream_sample(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
+                   const SamplingOptions& o);
 
 }  // namespace bb

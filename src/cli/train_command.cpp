@@ -43,14 +43,17 @@ int run_train(const TrainArgs& args) {
   for (const auto& g : job->optimizer->params()) trainable += g.param.numel();
   fmt::print("bigbatch train: {}{} {} ({} parameters, {} trained), {}\n",
              a.config.empty() ? "default config" : a.config,
-             a.overrides.empty() ? "" : fmt::format(" + {} overrides:", a.overrides.size()), job->model->model_type(),
+             a.overrides.empty() ? "" : fmt::format(" + {}:", count_of(a.overrides.size(), "override")), job->model->model_type(),
              job->model->parameter_count(), trainable, cfg.train.precision);
   if (!cfg.model_init.empty()) fmt::print("  from {}\n", cfg.model_init);
   fmt::print("  data {}: {} training tokens, {} validation tokens ({} tokenizer)\n", cfg.data.path,
              job->corpus.train_tokens, job->corpus.val_tokens, job->tokenizer->name());
-  fmt::print("  effective batch {} sequences = {} micro-batches of {} (up to {} tokens a step), {} steps\n",
-             cfg.train.micro_batch_size * cfg.train.grad_accum_steps, cfg.train.grad_accum_steps,
-             cfg.train.micro_batch_size, tokens_per_step, cfg.train.steps);
+  fmt::print("  effective batch {} sequences = {} of {} (up to {} tokens a step), {}{}\n",
+             cfg.train.micro_batch_size * cfg.train.grad_accum_steps,
+             count_of(cfg.train.grad_accum_steps, "micro-batch"), cfg.train.micro_batch_size, tokens_per_step,
+             count_of(job->total_steps, "step"),
+             cfg.vision.epochs > 0 ? fmt::format(" ({} of {} samples)", count_of(cfg.vision.epochs, "epoch"),
+                                                 job->corpus.train->size()) : "");
 
   fmt::print("  learning rate {:.3g}{}, checkpointing {}\n", scaled_lr(cfg),
              cfg.train.lr_scaling == "none" ? std::string()
@@ -73,20 +76,23 @@ int run_train(const TrainArgs& args) {
   Allocator& alloc = Allocator::of(Device::CPU);
   const Precision precision = parse_precision(cfg.train.precision);
   int64_t run_steps = 0;
-  while (job->trainer->steps_done() < cfg.train.steps) {
+  const RunClock clock{.first_step = job->trainer->steps_done()};
+  while (job->trainer->steps_done() < job->total_steps) {
     auto t0 = std::chrono::steady_clock::now();
-    StepResult r = job->trainer->step();
+    StepResult r = job->trainer->step(job->next_window());  // train.epochs: cut at the epoch's end
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++run_steps;
     nlohmann::json m = step_metrics(r, secs);
-    const bool last = r.step == cfg.train.steps;
+    const bool last = r.step == job->total_steps;
     if (job->corpus.val && cfg.train.eval_every > 0 && (r.step % cfg.train.eval_every == 0 || last)) {
       double val = evaluate(*job->model, *job->corpus.val, cfg.train.eval_batches, cfg.train.micro_batch_size, precision);
       m["val_loss"] = val;
     }
     metrics << m.dump() << "\n" << std::flush;
-    if (cfg.train.log_every > 0 && (r.step % cfg.train.log_every == 0 || r.step == 1 || last || m.contains("val_loss")))
-      fmt::print("{}\n", progress_line(r, secs, cfg.train.steps, alloc.stats(), m));
+    const bool empty = r.skipped && r.tokens == 0;  // always said: the window taught nothing
+    if (empty || (cfg.train.log_every > 0 &&
+                  (r.step % cfg.train.log_every == 0 || r.step == 1 || last || m.contains("val_loss"))))
+      fmt::print("{}\n", progress_line(r, secs, job->total_steps, alloc.stats(), m, clock));
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop)
       save_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml);

@@ -49,9 +49,10 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
              cfg.model_type, j.model->parameter_count(), cfg.train.precision);
   fmt::print("  data {}: {} training images {}x{}x{}, {} test images, {} classes\n", cfg.data.path, train.count,
              train.height, train.width, train.channels, j.data.test ? j.data.test->size() : 0, train.classes.size());
-  fmt::print("  effective batch {} images = {} micro-batches of {}, {} steps ({:.2f} epochs)\n", per_step,
-             cfg.train.grad_accum_steps, cfg.train.micro_batch_size, j.total_steps,
-             static_cast<double>(j.total_steps * per_step) / train.count);
+  fmt::print("  effective batch {} images = {} of {}, {} ({:.2f} epochs)\n", per_step,
+             count_of(cfg.train.grad_accum_steps, "micro-batch"), cfg.train.micro_batch_size,
+             count_of(j.total_steps, "step"),
+             cfg.vision.epochs > 0 ? double(cfg.vision.epochs) : double(j.total_steps * per_step) / train.count);
   print_batchnorm_note(cfg);
 
   if (a.resume) {
@@ -73,8 +74,9 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   while (j.trainer->steps_done() < j.total_steps) {
     const int64_t epoch_before = j.trainer->samples_done() / train.count;
     auto t0 = std::chrono::steady_clock::now();
-    StepResult r = j.trainer->step();
+    StepResult r = j.trainer->step(j.next_window());  // train.epochs: cut at the epoch's end
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const RunClock clock{.start = run_start, .first_step = j.trainer->steps_done()};
     ++run_steps;
     const bool last = r.step == j.total_steps;
     const double epoch = static_cast<double>(j.trainer->samples_done()) / train.count;
@@ -83,9 +85,10 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     m["images_per_s"] = secs > 0 ? r.samples / secs : 0.0;
     const bool epoch_end = static_cast<int64_t>(epoch) > epoch_before || last;
     if (cfg.train.log_every > 0 && (r.step % cfg.train.log_every == 0 || r.step == 1 || last))
-      fmt::print("step {:>5}/{} | epoch {:.2f} | loss {:.4f} | lr {:.2e} | {:>6.0f} img/s | mem {} (peak {})\n", r.step,
-                 j.total_steps, epoch, r.loss, r.lr, m["images_per_s"].get<double>(), format_bytes(alloc.stats().total_live),
-                 format_bytes(alloc.stats().total_peak));
+      fmt::print("step {:>5}/{} | epoch {:.2f} | loss {:.4f} | lr {:.2e} | {:>6.0f} img/s | mem {} (peak {}) | {} "
+                 "elapsed, ETA {}\n", r.step, j.total_steps, epoch, r.loss, r.lr, m["images_per_s"].get<double>(),
+                 format_bytes(alloc.stats().total_live), format_bytes(alloc.stats().total_peak),
+                 format_duration(clock.elapsed()), format_duration(clock.eta(r.step, j.total_steps)));
     if (epoch_end && j.data.test) {
       ClassifierEval e = evaluate_classifier(*j.model, *j.data.test, j.info.options.classes,
                                              cfg.train.micro_batch_size, precision);

@@ -21,7 +21,7 @@ Tensor ids_tensor(std::vector<int64_t>::const_iterator begin, std::vector<int64_
 }  // namespace
 
 std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> prompt, const SamplingOptions& o,
-                                  bool use_cache) {
+                                  bool use_cache, const OnToken& on_token) {
   NoGradGuard no_grad;
   KVCache cache;
   size_t fed = 0;  // leading tokens of the context whose keys and values the cache holds
@@ -35,7 +35,7 @@ std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> pr
     }
     return last_row(model.logits(ids_tensor(ctx.begin(), ctx.end()), Context{}));
   };
-  return generate(next, std::move(prompt), o, model.max_positions());
+  return generate(next, std::move(prompt), o, model.max_positions(), on_token);
 }
 
 }  // namespace bb

@@ -9,7 +9,8 @@
 namespace bb {
 
 // Extends `prompt` under the sampling options (stops at o.eos_id); without gradients.
+// `on_token` sees each new token as it is chosen (for printing as it comes).
 std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> prompt, const SamplingOptions& o,
-                                  bool use_cache = true);
+                                  bool use_cache = true, const OnToken& on_token = {});
 
 }  // namespace bb

@@ -1,8 +1,12 @@
 // Greedy / temperature / top-k / top-p sampling.
 #include "models/sampling.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+
+#include "core/error.h"
 
 namespace bb {
 namespace {
@@ -43,8 +47,18 @@ int64_t sample_token(std::vector<float> logits, const SamplingOptions& o, uint64
   return idx[k - 1];
 }
 
+void check_sampling_options(const SamplingOptions& o) {
+  // Written so that nan fails: a nan temperature would otherwise sample from nan weights.
+  if (!(o.temperature >= 0.0f))
+    throw ConfigError(fmt::format("temperature must be 0 (greedy) or positive, got {}", o.temperature));
+  if (o.top_k < 0) throw ConfigError(fmt::format("top_k must be 0 (all tokens) or positive, got {}", o.top_k));
+  if (!(o.top_p > 0.0f && o.top_p <= 1.0f))
+    throw ConfigError(fmt::format("top_p must be in (0, 1] (1: all tokens), got {}", o.top_p));
+}
+
 std::vector<int64_t> generate(const NextLogits& next, std::vector<int64_t> prompt,
-                              const SamplingOptions& o, int64_t context_limit) {
+                              const SamplingOptions& o, int64_t context_limit, const OnToken& on_token) {
+  check_sampling_options(o);
   uint64_t rng = o.seed;
   for (int64_t i = 0; i < o.max_new_tokens; ++i) {
     const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(prompt.size()) - context_limit);
@@ -52,6 +66,7 @@ std::vector<int64_t> generate(const NextLogits& next, std::vector<int64_t> promp
     int64_t tok = sample_token(next(ctx), o, rng);
     if (tok == o.eos_id) break;
     prompt.push_back(tok);
+    if (on_token) on_token(tok);
   }
   return prompt;
 }

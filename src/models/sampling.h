@@ -18,14 +18,20 @@ struct SamplingOptions {
   uint64_t seed = 0;
 };
 
+// Throws ConfigError naming the option unless temperature >= 0, top_k >= 0 and top_p is in
+// (0, 1] (nan fails each); generate() checks before the first token.
+void check_sampling_options(const SamplingOptions& o);
+
 // Logits of the last position (vocab floats) for a context of token ids.
 using NextLogits = std::function<std::vector<float>(const std::vector<int64_t>& context)>;
+// Called with each new token as soon as it is chosen (EOS, which ends generation, is not passed).
+using OnToken = std::function<void(int64_t token)>;
 
 // Picks the next token from logits under the options, drawing from `rng_state`.
 int64_t sample_token(std::vector<float> logits, const SamplingOptions& o, uint64_t& rng_state);
 
 // Extends `prompt` one token at a time; `context_limit` crops what the model sees.
 std::vector<int64_t> generate(const NextLogits& next, std::vector<int64_t> prompt,
-                              const SamplingOptions& o, int64_t context_limit);
+                              const SamplingOptions& o, int64_t context_limit, const OnToken& on_token = {});
 
 }  // namespace bb

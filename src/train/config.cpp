@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <functional>
 #include <variant>
 
@@ -62,6 +63,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"model.block_size", "int", "longest sequence (n_positions)"}, &c.model.block_size},
       {{"model.vocab_size", "int", "vocabulary size (257 for the byte tokenizer)"}, &c.model.vocab_size},
       {{"model.dropout", "float", "residual and embedding dropout"}, &c.model.dropout},
+      {{"model.layer_norm_epsilon", "float", "gpt2: LayerNorm epsilon"}, &c.model.layer_norm_epsilon},
       {{"model.init", "string", "Hugging Face model folder to start from (its config.json replaces model.*)"}, &c.model_init},
       {{"model.intermediate_size", "int", "llama: MLP width (0: about 8/3 n_embd)"}, &c.llama.intermediate_size},
       {{"model.n_kv_head", "int", "llama: key/value heads (0: n_head)"}, &c.llama.n_kv_head},
@@ -95,7 +97,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"train.checkpointing", "string", "activation checkpointing: none, full, every:N or selective"}, &c.train.checkpointing},
       {{"train.lr_scaling", "string", "scale train.lr from train.lr_reference_batch: none, linear or sqrt"}, &c.train.lr_scaling},
       {{"train.lr_reference_batch", "int", "effective batch (sequences) train.lr was tuned at"}, &c.train.lr_reference_batch},
-      {{"train.epochs", "int", "vision: passes over the training images (0: train.steps decides)"}, &c.vision.epochs},
+      {{"train.epochs", "int", "passes over the training images, documents or instruction examples; each epoch ends with a partial window (0: train.steps decides; train.steps on the command line wins)"}, &c.vision.epochs},
       {{"train.seed", "int", "seed of weights, data order and dropout"}, &c.train.seed},
       {{"train.log_every", "int", "steps between progress lines"}, &c.train.log_every},
       {{"train.eval_every", "int", "steps between validation losses (0: off)"}, &c.train.eval_every},
@@ -121,6 +123,24 @@ std::vector<Field> fields(RunConfig& c) {
   };
 }
 
+// Every float key goes through here: stod accepts "nan" and "inf", which no key means, and a
+// float slot would turn 1e39 into inf.
+template <typename Bad>
+double parse_finite(const std::string& value, const Bad& bad) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(value, &pos);
+  } catch (const std::out_of_range&) {
+    throw bad("a finite number");  // 1e400
+  } catch (const std::exception&) {
+    throw bad("a number");
+  }
+  if (pos != value.size()) throw bad("a number");
+  if (!std::isfinite(v) || !std::isfinite(static_cast<float>(v))) throw bad("a finite number");
+  return v;
+}
+
 void assign(Field& f, const std::string& value, const std::string& source) {
   auto bad = [&](const char* want) {
     return ConfigError(fmt::format("{}: key '{}' wants {}, got '{}'", source, f.key.name, want, value));
@@ -139,13 +159,7 @@ void assign(Field& f, const std::string& value, const std::string& source) {
           }
           if (pos != value.size()) throw bad("an integer");
         } else {
-          size_t pos = 0;
-          try {
-            *p = static_cast<T>(std::stod(value, &pos));
-          } catch (const std::exception&) {
-            throw bad("a number");
-          }
-          if (pos != value.size()) throw bad("a number");
+          *p = static_cast<T>(parse_finite(value, bad));
         }
       },
       f.slot);
@@ -234,7 +248,30 @@ void validate(const RunConfig& c) {
     throw ConfigError(fmt::format("data.format '{}' is not known (text, documents, instruct, fashion-mnist or image-folder)", c.data.format));
   non_negative(c.sample.temperature, "sample.temperature");
   non_negative(c.sample.top_k, "sample.top_k");
+  if (!(c.model.layer_norm_epsilon > 0))
+    throw ConfigError(fmt::format("model.layer_norm_epsilon must be positive, got {}", c.model.layer_norm_epsilon));
+  if (!(c.llama.rms_norm_eps > 0))
+    throw ConfigError(fmt::format("model.rms_norm_eps must be positive, got {}", c.llama.rms_norm_eps));
+  if (!(c.llama.rope_theta > 0))
+    throw ConfigError(fmt::format("model.rope_theta must be positive, got {}", c.llama.rope_theta));
+  if (!(c.lora.alpha > 0)) throw ConfigError(fmt::format("lora.alpha must be positive, got {}", c.lora.alpha));
+  non_negative(c.train.momentum, "train.momentum");
+  non_negative(c.train.min_lr_ratio, "train.min_lr_ratio");
+  non_negative(c.vision.epochs, "train.epochs");
+  if (!(c.vision.width > 0)) throw ConfigError(fmt::format("model.width must be positive, got {}", c.vision.width));
   if (c.out_dir.empty()) throw ConfigError("out_dir is empty");
+}
+
+void resolve_length(RunConfig& cfg, const std::vector<std::string>& overrides) {
+  bool steps = false, epochs = false;
+  for (const std::string& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    steps = steps || key == "train.steps";
+    epochs = epochs || key == "train.epochs";
+  }
+  if (steps && epochs && cfg.vision.epochs > 0)
+    throw ConfigError("train.steps and train.epochs are both given on the command line; give one of them");
+  if (steps && !epochs) cfg.vision.epochs = 0;  // the command line's train.steps decides
 }
 
 std::string to_yaml(const RunConfig& cfg) {
@@ -264,6 +301,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   if (path.empty()) apply_yaml(cfg, kDefaultConfigYaml, "the default job");
   else apply_yaml(cfg, read_text_file(path), path);
   for (const std::string& o : overrides) apply_override(cfg, o);
+  resolve_length(cfg, overrides);
   validate(cfg);
   return cfg;
 }

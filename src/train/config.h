@@ -9,9 +9,11 @@
 
 namespace bb {
 
+// The member defaults are the default job's (kDefaultConfigYaml, configs/default.yaml): a
+// YAML file and the default job start from the same values (a test holds them equal).
 struct RunConfig {
   std::string model_type = "gpt2";  // model.type
-  GPT2Config model;
+  GPT2Config model{.n_layer = 4, .n_head = 4, .n_embd = 128, .block_size = 128, .vocab_size = 257};
   // Llama's keys beyond the shared ones (n_layer, n_head, n_embd, block_size, vocab_size).
   struct Llama {
     int64_t intermediate_size = 0;  // 0: 8/3 of n_embd rounded up to a multiple of 32
@@ -32,7 +34,7 @@ struct RunConfig {
     int64_t micro_batch_size = 16;
     int64_t grad_accum_steps = 4;
     int64_t steps = 200;
-    double lr = 1e-3;
+    double lr = 0.002;
     std::string schedule = "cosine";
     int64_t warmup_steps = 20;
     double min_lr_ratio = 0.1;
@@ -77,7 +79,7 @@ struct RunConfig {
     int64_t crop_padding = 0;         // data.crop_padding
     int64_t flip = 0;                 // data.flip
     std::string mean, std;            // data.mean, data.std ("": measured on the training set)
-    int64_t epochs = 0;               // train.epochs (0: train.steps decides)
+    int64_t epochs = 0;               // train.epochs (0: train.steps decides; see resolve_length)
   } vision;
   std::string out_dir = "runs/default";
 };
@@ -102,6 +104,11 @@ std::string to_yaml(const RunConfig& cfg);
 
 // The built-in default job (also in configs/default.yaml).
 extern const char* kDefaultConfigYaml;
+
+// train.steps or train.epochs, whichever the command line names: train.steps=N there replaces
+// a file's train.epochs (so it is not silently ignored); naming both, with epochs > 0, is a
+// ConfigError. Without either on the command line, train.epochs > 0 decides.
+void resolve_length(RunConfig& cfg, const std::vector<std::string>& overrides);
 
 // Loads CONFIG (or the default job when empty) and applies the overrides in order.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);

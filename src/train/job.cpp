@@ -15,6 +15,7 @@
 #include "io/hf_model.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
+#include "train/epochs.h"
 
 namespace bb {
 
@@ -61,8 +62,12 @@ TrainerOptions make_trainer_options(const RunConfig& cfg) {
   return o;
 }
 
-LlamaConfig llama_config(const RunConfig& cfg) {
+LlamaConfig llama_config(const RunConfig& cfg, const Tokenizer* tok) {
   LlamaConfig c;
+  if (tok) {
+    c.eos_token_id = tok->eos_id();
+    c.bos_token_id = tok->bos_id() >= 0 ? tok->bos_id() : tok->eos_id();
+  }
   c.hidden_size = cfg.model.n_embd;
   c.num_hidden_layers = cfg.model.n_layer;
   c.num_attention_heads = cfg.model.n_head;
@@ -77,14 +82,14 @@ LlamaConfig llama_config(const RunConfig& cfg) {
   return c;
 }
 
-std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device) {
+std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device, const Tokenizer* tok) {
   const bool lora = cfg.lora.r > 0;
   const LoraOptions lo = lora ? lora_options(cfg) : LoraOptions{};
   std::unique_ptr<CausalLM> model;
   const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
   if (!cfg.model_init.empty()) model = load_causal_lm(cfg.model_init, device, lora ? lo.base_dtype : DType::F32);
   else if (cfg.model_type == "gpt2") model = std::make_unique<GPT2>(cfg.model, seed, device);
-  else if (cfg.model_type == "llama") model = std::make_unique<Llama>(llama_config(cfg), seed, device);
+  else if (cfg.model_type == "llama") model = std::make_unique<Llama>(llama_config(cfg, tok), seed, device);
   else throw ConfigError(fmt::format("model.type '{}' is not a language model here (gpt2, llama)", cfg.model_type));
   if (lora) apply_lora(*model, lo);
   model->set_checkpointing(CheckpointPolicy::parse(cfg.train.checkpointing));
@@ -140,7 +145,7 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   // model.init: the model, its config and (when the folder has them) its tokenizer files.
   const std::string tokenizer_dir = tokenizer_source(cfg);
   job->tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
-  job->model = make_causal_lm(cfg);
+  job->model = make_causal_lm(cfg, Device::CPU, job->tokenizer.get());
   if (job->model->vocab_size() < job->tokenizer->vocab_size())
     throw ConfigError(fmt::format("model.vocab_size ({}) is smaller than the {} tokenizer's vocabulary ({})",
                                   job->model->vocab_size(), job->tokenizer->name(), job->tokenizer->vocab_size()));
@@ -154,11 +159,26 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg) {
   d.seed = static_cast<uint64_t>(cfg.train.seed);
   job->corpus = load_corpus(d, *job->tokenizer);
   if (cfg.lora.r > 0) job->lora = lora_options(cfg);  // applied by make_causal_lm; kept for saving
+  job->total_steps = cfg.train.steps;
+  if (cfg.vision.epochs > 0) {
+    if (job->corpus.train->size() == 0)
+      throw ConfigError(fmt::format("train.epochs needs data that has epochs (data.format documents or instruct); "
+                                    "data.format {} is random windows, so set train.steps", cfg.data.format));
+    job->total_steps = steps_for_epochs(cfg.vision.epochs, job->corpus.train->size(),
+                                        cfg.train.micro_batch_size * cfg.train.grad_accum_steps);
+  }
+  RunConfig sched_cfg = cfg;
+  sched_cfg.train.steps = job->total_steps;  // the schedule spans the whole run
   job->optimizer = make_optimizer(cfg, *job->model);
-  job->schedule = make_schedule(cfg);
+  job->schedule = make_schedule(sched_cfg);
   job->trainer = std::make_unique<Trainer>(lm_loss(*job->model), *job->optimizer, *job->corpus.train,
                                            job->schedule, make_trainer_options(cfg), job->comm);
   return job;
+}
+
+int64_t Job::next_window() const {
+  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
+  return window_samples(trainer->samples_done(), cfg.vision.epochs > 0 ? corpus.train->size() : 0, per_step);
 }
 
 double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int64_t micro_batch,
@@ -173,7 +193,11 @@ double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int
     total += model.loss(b.tokens, b.targets, ctx, &n, kIgnoreIndex).item();
     tokens += n;
   }
-  return tokens ? total / static_cast<double>(tokens) : 0.0;
+  // A mean over no tokens would read as a perfect 0 loss (perplexity 1).
+  if (tokens == 0)
+    throw FormatError(fmt::format("no tokens to evaluate: {} micro-batches of {} hold no target token (are all "
+                                  "completions beyond the model's block size?)", batches, micro_batch));
+  return total / static_cast<double>(tokens);
 }
 
 }  // namespace bb

@@ -26,6 +26,9 @@ struct Job {
   std::unique_ptr<Trainer> trainer;
   LoraOptions lora;  // when cfg.lora.r > 0: the adapters the model carries (only they train)
   int64_t block_size = 0;  // longest training sequence (model.block_size, capped by the model)
+  int64_t total_steps = 0;  // train.steps, or what train.epochs makes of it (train/epochs.h)
+  // Samples of the next window: with train.epochs, cut at the epoch's end.
+  int64_t next_window() const;
 };
 
 // The tokenizer files of a Hugging Face model folder when it has some (tokenizer.json,
@@ -47,7 +50,10 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg);
 // The run's model: loaded from model.init (its Linear weights straight into bf16 for a bf16
 // LoRA base) or built from model.*; LoRA applied when lora.r > 0; checkpointing set. On Meta
 // for the planner, shapes only.
-std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device = Device::CPU);
+// A new Llama's config.json names `tok`'s BOS and EOS ids (a tokenizer without a BOS, like the
+// byte one, starts sequences with its EOS, as GPT-2 does); none when tok is null.
+std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device = Device::CPU,
+                                         const Tokenizer* tok = nullptr);
 
 // The loss function the trainer calls for a language model.
 LossFn lm_loss(const CausalLM& model);
@@ -57,10 +63,11 @@ Schedule make_schedule(const RunConfig& cfg);
 double scaled_lr(const RunConfig& cfg);
 TrainerOptions make_trainer_options(const RunConfig& cfg);
 
-// Mean loss per target token over `batches` micro-batches of the dataset (no gradients).
 // The corpus of d.format: text, documents, or instruct (JSON lines; loss on completions).
 TextCorpus load_corpus(const TextDataOptions& d, const Tokenizer& tok);
 
+// Mean loss per target token over `batches` micro-batches of the dataset (no gradients);
+// FormatError when they hold no target token.
 double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int64_t micro_batch,
                 Precision precision);
 

@@ -10,6 +10,7 @@
 #include "data/idx.h"
 #include "data/image_folder.h"
 #include "ops/ops.h"
+#include "train/epochs.h"
 #include "train/job.h"
 
 namespace bb {
@@ -102,7 +103,7 @@ std::unique_ptr<VisionJob> make_vision_job(const RunConfig& cfg) {
   job->info.classes = s.classes;
   job->model = make_image_classifier(job->info.options);
   const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
-  job->total_steps = cfg.vision.epochs > 0 ? (cfg.vision.epochs * s.count + per_step - 1) / per_step : cfg.train.steps;
+  job->total_steps = cfg.vision.epochs > 0 ? steps_for_epochs(cfg.vision.epochs, s.count, per_step) : cfg.train.steps;
   RunConfig sched_cfg = cfg;
   sched_cfg.train.steps = job->total_steps;  // the schedule spans the whole run
   job->optimizer = make_optimizer(sched_cfg, *job->model);
@@ -116,6 +117,11 @@ std::unique_ptr<VisionJob> make_vision_job(const RunConfig& cfg) {
                                            make_trainer_options(sched_cfg), job->comm);
   job->trainer->on_window_end([&model] { model.finish_window(); });
   return job;
+}
+
+int64_t VisionJob::next_window() const {
+  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
+  return window_samples(trainer->samples_done(), cfg.vision.epochs > 0 ? data.train->size() : 0, per_step);
 }
 
 ClassifierEval evaluate_classifier(const ImageClassifier& model, const Dataset& data, int64_t classes,

@@ -37,7 +37,9 @@ struct VisionJob {
   SingleProcess comm;
   std::unique_ptr<PrefetchDataset> loader;
   std::unique_ptr<Trainer> trainer;
-  int64_t total_steps = 0;  // train.steps, or what train.epochs makes of it
+  int64_t total_steps = 0;  // train.steps, or what train.epochs makes of it (train/epochs.h)
+  // Samples of the next window: with train.epochs, cut at the epoch's end.
+  int64_t next_window() const;
 };
 
 std::unique_ptr<VisionJob> make_vision_job(const RunConfig& cfg);
