@@ -8,8 +8,10 @@
 
 namespace bb {
 
-Tensor checkpoint(const Block& block, const Tensor& x) {
-  if (!GradMode::enabled() || !needs_grad(x)) return block(x, false);
+Tensor checkpoint(const Block& block, const Tensor& x, const std::vector<Tensor>& params) {
+  std::vector<Tensor> inputs{x};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  if (!will_record(inputs)) return block(x, false);
   Tensor y;
   {
     NoGradGuard no_grad;
@@ -19,17 +21,27 @@ Tensor checkpoint(const Block& block, const Tensor& x) {
   y = y.detach();
   Tensor saved = x.detach();
   // Parameters the block reads become edges of the replayed graph, not of this node: their
-  // gradients accumulate during the replay's backward, like any other op's.
-  record("checkpoint", {x}, {y}, [block, saved](const std::vector<Tensor>& g) {
+  // gradients accumulate during the replay's backward, like any other op's. They are inputs
+  // of the node only so that it is recorded (and reached) when x itself needs no gradient;
+  // the node returns nothing for them.
+  const bool input_grad = needs_grad(x);
+  const size_t n_inputs = inputs.size();
+  record("checkpoint", inputs, {y}, [block, saved, input_grad, n_inputs](const std::vector<Tensor>& g) {
+    std::vector<Tensor> none(n_inputs);
     Tensor input = saved.detach();
-    input.set_requires_grad(true);
+    input.set_requires_grad(input_grad);
     Tensor out;
     {
       EnableGradGuard grad_on;
       out = block(input, true);
     }
-    if (!needs_grad(out)) return std::vector<Tensor>{Tensor()};
-    return backward_capture(out, cast(g[0], out.dtype()), {input});
+    if (!needs_grad(out)) return none;
+    if (!input_grad) {
+      backward_capture(out, cast(g[0], out.dtype()), {});  // parameters' gradients only
+      return none;
+    }
+    none[0] = backward_capture(out, cast(g[0], out.dtype()), {input})[0];
+    return none;
   });
   return y;
 }

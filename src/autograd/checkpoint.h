@@ -12,6 +12,8 @@ namespace bb {
 
 using Block = std::function<Tensor(const Tensor& x, bool recomputing)>;
 
-Tensor checkpoint(const Block& block, const Tensor& x);
+// `params`: the trained parameters the block reads. The block is checkpointed when x or any
+// of them needs a gradient (a frozen input does not mean a frozen block: LoRA).
+Tensor checkpoint(const Block& block, const Tensor& x, const std::vector<Tensor>& params = {});
 
 }  // namespace bb

@@ -31,6 +31,7 @@ class CausalLM : public Module {
   virtual Tensor logits_cached(const Tensor& tokens, KVCache& cache) const = 0;
   // Blocks that activation checkpointing may wrap, in order.
   virtual int64_t num_blocks() const = 0;
+  virtual const Module& block(int64_t index) const = 0;
 
   void set_checkpointing(CheckpointPolicy p) { checkpointing_ = p; }
   const CheckpointPolicy& checkpointing() const { return checkpointing_; }
@@ -42,11 +43,16 @@ class CausalLM : public Module {
   // ctx.recomputing set), so it must capture by value.
   Tensor run_block(int64_t index, const Tensor& x, const Context& ctx, bool caching, BlockForward forward) const {
     if (caching || !checkpointing_.wraps(index)) return forward(x, ctx);
+    // The block's own trained parameters decide too: under LoRA the embeddings are frozen,
+    // so block 0's input needs no gradient while its adapters do.
+    std::vector<Tensor> trained;
+    for (const Tensor& p : block(index).parameters())
+      if (p.requires_grad()) trained.push_back(p);
     return checkpoint([forward, ctx](const Tensor& in, bool recomputing) {
       Context c = ctx;
       c.recomputing = recomputing;
       return forward(in, c);
-    }, x);
+    }, x, trained);
   }
 
   CheckpointPolicy checkpointing_;

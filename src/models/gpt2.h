@@ -60,6 +60,7 @@ class GPT2 : public CausalLM {
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t max_positions() const override { return cfg_.block_size; }
   int64_t num_blocks() const override { return cfg_.n_layer; }
+  const Module& block(int64_t i) const override { return *blocks_[i]; }
 
   const std::vector<std::shared_ptr<GPT2Block>>& blocks() const { return blocks_; }
 

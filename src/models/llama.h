@@ -61,6 +61,7 @@ class Llama : public CausalLM {
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t max_positions() const override { return cfg_.max_position_embeddings; }
   int64_t num_blocks() const override { return cfg_.num_hidden_layers; }
+  const Module& block(int64_t i) const override { return *layers_[i]; }
   // The LM head's weight (V, C): lm_head, or embed_tokens when tied.
   Tensor head_weight() const;
 

@@ -2,7 +2,27 @@
 // re-initialise where their reference implementation does).
 #include "nn/layers.h"
 
+#include "autograd/checkpoint.h"
+
 namespace bb {
+
+namespace {
+
+// Under selective checkpointing an adapted Linear keeps the fused base product, which saves
+// only its input x, and adds its adapter applied to pre(x) through checkpoint(): pre (the
+// norm or activation) and the adapter's dropout and small products are recomputed in
+// backward instead of being saved. Dropout replays the same masks (same context).
+Tensor checkpointed_adapter(const Linear& l, const Tensor& x, const Context& ctx,
+                            std::function<Tensor(const Tensor&)> pre) {
+  const LinearAdapter* adapter = l.adapter().get();
+  std::vector<Tensor> trained;
+  for (const Tensor& p : adapter->parameters())
+    if (p.requires_grad()) trained.push_back(p);
+  return checkpoint([adapter, pre, ctx](const Tensor& in, bool) { return adapter->forward(pre(in), &ctx); },
+                    x, trained);
+}
+
+}  // namespace
 
 Linear::Linear(const LinearOptions& o, Device device) : opt_(o) {
   Shape ws = o.layout == WeightLayout::kInOut ? Shape{o.in, o.out} : Shape{o.out, o.in};
@@ -30,14 +50,16 @@ void Linear::set_adapter(std::shared_ptr<LinearAdapter> a) {
 }
 
 Tensor Linear::forward_after(Activation f, const Tensor& x, const Context& ctx) const {
-  if (adapter_) return forward(activation(f, x), ctx);
-  return activation_linear(f, x, cast(weight_, x.dtype()), bias_, opt_.layout);
+  Tensor y = activation_linear(f, x, cast(weight_, x.dtype()), bias_, opt_.layout);
+  if (!adapter_) return y;
+  return add(y, checkpointed_adapter(*this, x, ctx, [f](const Tensor& in) { return activation(f, in); }));
 }
 
 Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Context& ctx) const {
-  if (next.adapter()) return next.forward(forward(x), ctx);
-  return layer_norm_linear(x, weight_, bias_, eps_, cast(next.weight(), x.dtype()), next.bias(),
-                           next.options().layout);
+  Tensor y = layer_norm_linear(x, weight_, bias_, eps_, cast(next.weight(), x.dtype()), next.bias(),
+                               next.options().layout);
+  if (!next.adapter()) return y;
+  return add(y, checkpointed_adapter(next, x, ctx, [this](const Tensor& in) { return forward(in); }));
 }
 
 Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const {
@@ -47,17 +69,21 @@ Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Contex
 
 std::vector<Tensor> RMSNorm::forward_linears(const Tensor& x, const std::vector<const Linear*>& nexts,
                                              const Context& ctx) const {
-  bool plain = true;
-  for (const Linear* l : nexts) plain = plain && !l->adapter() && !l->bias().defined();
+  bool fusable = !nexts.empty();
+  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined();
   std::vector<Tensor> ys;
-  if (!plain || nexts.empty()) {
+  if (!fusable) {  // attention_bias: the fused product has no bias term
     Tensor n = forward(x);
     for (const Linear* l : nexts) ys.push_back(l->forward(n, ctx));
     return ys;
   }
   std::vector<Tensor> ws;
   for (const Linear* l : nexts) ws.push_back(cast(l->weight(), x.dtype()));
-  return rms_norm_linears(x, weight_, eps_, ws, nexts[0]->options().layout);
+  ys = rms_norm_linears(x, weight_, eps_, ws, nexts[0]->options().layout);
+  for (size_t i = 0; i < nexts.size(); ++i)
+    if (nexts[i]->adapter())
+      ys[i] = add(ys[i], checkpointed_adapter(*nexts[i], x, ctx, [this](const Tensor& in) { return forward(in); }));
+  return ys;
 }
 
 Embedding::Embedding(int64_t count, int64_t dim, Device device) {

@@ -31,11 +31,12 @@ class Linear : public Module {
   Tensor forward(const Tensor& x) const;
   // The same, giving an adapter the context it needs for dropout.
   Tensor forward(const Tensor& x, const Context& ctx) const;
-  // forward(activation(x), ctx) with the activation recomputed in backward, not saved (when
-  // an adapter is attached it needs the activation itself, which is then kept).
+  // forward(activation(x), ctx) with the activation recomputed in backward, not saved (an
+  // adapter's input is recomputed too: its path runs under checkpoint()).
   Tensor forward_after(Activation f, const Tensor& x, const Context& ctx) const;
   // forward(silu(gate) * up, ctx) (SwiGLU) with the product recomputed in backward, not saved
-  // (kept when an adapter is attached).
+  // (kept when an adapter is attached: the adapter reads the product of two inputs, which
+  // the one-input checkpoint() does not replay).
   Tensor forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const;
   Tensor& weight() { return weight_; }
   const Tensor& weight() const { return weight_; }
@@ -68,7 +69,7 @@ class LayerNorm : public Module {
   LayerNorm(int64_t dim, float eps, Device device, bool bias = true);
   Tensor forward(const Tensor& x) const { return layer_norm(x, weight_, bias_, eps_); }
   // next.forward(forward(x), ctx) with the normalised x recomputed in backward, not saved
-  // (kept when next has an adapter, which reads it).
+  // (for next's adapter too, whose path runs under checkpoint()).
   Tensor forward_linear(const Tensor& x, const Linear& next, const Context& ctx) const;
 
  private:
@@ -81,7 +82,7 @@ class RMSNorm : public Module {
   RMSNorm(int64_t dim, float eps, Device device);
   Tensor forward(const Tensor& x) const { return rms_norm(x, weight_, eps_); }
   // [next.forward(forward(x), ctx) for next in nexts] with the normalised x recomputed in
-  // backward, not saved (kept when any of nexts has an adapter or a bias).
+  // backward, not saved (adapters' paths run under checkpoint(); kept when any has a bias).
   std::vector<Tensor> forward_linears(const Tensor& x, const std::vector<const Linear*>& nexts,
                                       const Context& ctx) const;
 
