@@ -3,7 +3,12 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -45,11 +50,28 @@ Allocator& Allocator::of(Device device) {
 size_t Allocator::round_size(size_t bytes) {
   if (bytes == 0) return kAlign;
   size_t unit = bytes < kPage ? kAlign : kPage;
+  if (bytes > SIZE_MAX - unit) return SIZE_MAX / unit * unit;  // refused by allocate
   return (bytes + unit - 1) / unit * unit;
 }
 
+namespace {
+// The machine's physical memory: no single block can be larger.
+size_t physical_memory() {
+  static const size_t bytes = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : SIZE_MAX;
+  }();
+  return bytes;
+}
+}  // namespace
+
 void* Allocator::allocate(size_t bytes, Category category) {
   size_t size = round_size(bytes);
+  if (device_ == Device::CPU && (size > physical_memory() || size > size_t(INT64_MAX)))
+    throw OutOfBudget(fmt::format("allocating {} of {} while running {} needs more than the machine's {} of memory",
+                                  format_bytes(static_cast<int64_t>(std::min(size, size_t(INT64_MAX)))),
+                                  category_name(category), OpScope::current().empty() ? "setup" : OpScope::current(),
+                                  format_bytes(static_cast<int64_t>(physical_memory()))));
   std::lock_guard<std::mutex> lock(mu_);
   int c = static_cast<int>(category);
   // The budget holds for live bytes whether or not the block comes from the cache.
@@ -91,7 +113,7 @@ void* Allocator::allocate(size_t bytes, Category category) {
   return ptr;
 }
 
-void Allocator::release(void* ptr, size_t bytes, Category category) {
+void Allocator::release(void* ptr, size_t bytes, Category category) noexcept {
   size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   int c = static_cast<int>(category);
@@ -101,11 +123,16 @@ void Allocator::release(void* ptr, size_t bytes, Category category) {
     if (device_ == Device::CPU) std::free(ptr);
     return;
   }
-  cache_[size].push_back(ptr);
+  try {
+    cache_[size].push_back(ptr);  // may need memory itself
+  } catch (...) {
+    if (device_ == Device::CPU) std::free(ptr);
+    return;
+  }
   stats_.cached += size;
 }
 
-void Allocator::count_external(int64_t bytes, Category category) {
+void Allocator::count_external(int64_t bytes, Category category) noexcept {
   std::lock_guard<std::mutex> lock(mu_);
   int c = static_cast<int>(category);
   stats_.live[c] += bytes;

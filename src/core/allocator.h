@@ -42,13 +42,15 @@ class Allocator {
   // The process-wide allocator of a device.
   static Allocator& of(Device device);
 
-  // Bytes are rounded up to the block size the cache works in; returns nullptr on meta.
+  // Bytes are rounded up to the block size the cache works in; returns nullptr on meta. A
+  // CPU block larger than the machine's memory is refused (OutOfBudget) before asking for it.
   void* allocate(size_t bytes, Category category);
-  void release(void* ptr, size_t bytes, Category category);
+  // Never throws (it runs in destructors): a block the cache cannot take is freed.
+  void release(void* ptr, size_t bytes, Category category) noexcept;
   static size_t round_size(size_t bytes);
   // Memory made elsewhere (a mapped weights file) that a tensor uses: counted as live, never
-  // cached. `bytes` is negative when it goes.
-  void count_external(int64_t bytes, Category category);
+  // cached. `bytes` is negative when it goes. Never throws.
+  void count_external(int64_t bytes, Category category) noexcept;
 
   // A budget of 0 means none. An allocation that would take the live total past the
   // budget throws OutOfBudget naming the category, size, op and budget.

@@ -13,11 +13,18 @@ Storage::Storage(void* data, size_t bytes, Category category, std::function<void
   Allocator::of(Device::CPU).count_external(static_cast<int64_t>(bytes), category);
 }
 
+// Never throws: a destructor that throws while an exception unwinds (a failed load) would
+// end the process. release() and count_external() do not throw; a release callback that
+// does is contained here.
 Storage::~Storage() {
   if (external_release_) {
     Allocator::of(Device::CPU).count_external(-static_cast<int64_t>(bytes_), category_);
-    external_release_();
-  } else { Allocator::of(device_).release(data_, bytes_, category_);
+    try {
+      external_release_();
+    } catch (...) {
+    }
+  } else {
+    Allocator::of(device_).release(data_, bytes_, category_);
   }
 }
 

@@ -14,6 +14,9 @@ namespace bb {
 namespace {
 
 constexpr size_t kMaxCachedPieces = 1 << 18;  // cleared when full: bounds memory on odd text
+// Token ids index a table: a vocabulary's ids are dense, so an id more than this far past
+// the number of tokens is a corrupt file, refused before the table is sized for it.
+constexpr int64_t kMaxIdGap = 1 << 16;
 
 uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
@@ -23,9 +26,11 @@ uint64_t pair_key(int32_t left, int32_t right) {
 
 BpeTokenizer::BpeTokenizer(const BpeSpec& spec) : add_prefix_space_(spec.add_prefix_space) {
   StringMap by_chars;  // vocabulary strings as the files write them -> id
+  const int64_t max_id = static_cast<int64_t>(spec.vocab.size() + spec.added.size()) + kMaxIdGap;
   for (const auto& [chars, id] : spec.vocab) {
-    if (id < 0 || id > INT32_MAX)
-      throw FormatError(fmt::format("{}: token '{}' has id {} out of range", spec.source, chars, id));
+    if (id < 0 || id >= max_id)
+      throw FormatError(fmt::format("{}: token '{}' has id {}, outside the {} ids of the vocabulary and added tokens",
+                                    spec.source, chars, id, max_id));
     by_chars.emplace(chars, static_cast<int32_t>(id));
     set_token(id, byte_level::chars_to_bytes(chars));
   }
@@ -55,8 +60,9 @@ void BpeTokenizer::set_token(int64_t id, const std::string& bytes) {
 }
 
 void BpeTokenizer::add_token(const std::string& text, int64_t id) {
-  if (text.empty() || id < 0 || id > INT32_MAX)
-    throw FormatError(fmt::format("added token '{}' with id {} is not valid", text, id));
+  if (text.empty() || id < 0 || id > static_cast<int64_t>(tokens_.size()) + kMaxIdGap)
+    throw FormatError(fmt::format("added token '{}' with id {} is not valid (the vocabulary has {} tokens)", text, id,
+                                  tokens_.size()));
   if (static_cast<size_t>(id) >= tokens_.size() || tokens_[id] != text) set_token(id, text);
   for (const auto& a : added_)
     if (a.first == text) return;

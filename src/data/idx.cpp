@@ -20,8 +20,9 @@ uint32_t be32(const std::string& s, size_t at) {
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path) {
-  const std::string raw = read_maybe_gzip(path);
+IdxArray read_idx(const std::string& path) { return parse_idx(read_maybe_gzip(path), path); }
+
+IdxArray parse_idx(const std::string& raw, const std::string& path) {
   if (raw.size() < 4) throw FormatError(fmt::format("{} is too short for an IDX header ({} bytes)", path, raw.size()));
   if (raw[0] != 0 || raw[1] != 0)
     throw FormatError(fmt::format("{} is not an IDX file: its magic number 0x{:08x} does not start with two zero bytes",

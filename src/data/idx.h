@@ -17,6 +17,8 @@ struct IdxArray {
 
 // Reads an IDX file of unsigned bytes (type 0x08), 1 to 4 dimensions.
 IdxArray read_idx(const std::string& path);
+// The same from the file's (decompressed) bytes; `path` names it in errors.
+IdxArray parse_idx(const std::string& raw, const std::string& path);
 
 // The Fashion-MNIST split ("train" or "t10k") under `dir`, as 28x28x1 images with labels
 // 0..9; checks that images and labels agree in count and range.

@@ -98,8 +98,10 @@ TextCorpus load_instruct_corpus(const TextDataOptions& o, const Tokenizer& tok) 
     for (auto& e : fs::directory_iterator(o.path))
       if (e.is_regular_file() && e.path().extension() == ".jsonl") files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
-  } else {
+  } else if (fs::is_regular_file(o.path)) {
     files.push_back(o.path);
+  } else {  // a FIFO or device would block or never end
+    throw FormatError(fmt::format("data.path {} is neither a regular file nor a folder", o.path));
   }
   std::vector<InstructExample> all;
   for (const std::string& f : files) {

@@ -21,6 +21,9 @@ using nlohmann::json;
 namespace {
 
 std::string read_file(const std::string& path) {
+  // A folder would read as empty text and a FIFO would block: only regular files are read.
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw FormatError(fmt::format("cannot read {}: it is not a regular file", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FormatError(fmt::format("cannot read {}", path));
   std::ostringstream s;
@@ -28,13 +31,15 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-json read_json(const std::string& path) {
+json parse_json(const std::string& text, const std::string& path) {
   try {
-    return json::parse(read_file(path));
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw FormatError(fmt::format("{} is not valid JSON ({})", path, e.what()));
   }
 }
+
+json read_json(const std::string& path) { return parse_json(read_file(path), path); }
 
 // A config file that may be absent; when present it must hold a JSON object.
 std::optional<json> read_json_if_present(const std::string& path) {
@@ -110,6 +115,11 @@ void resolve_special_ids(const std::string& dir, Tok& tok) {
       if (id >= 0) *fields[k] = id;
     }
   }
+  // An id past the vocabulary would index past the embedding.
+  for (int k = 0; k < 3; ++k)
+    if (*fields[k] < -1 || *fields[k] >= tok.vocab_size())
+      throw FormatError(fmt::format("{}: {} is {}, outside the vocabulary of {} tokens", dir, id_keys[k], *fields[k],
+                                    tok.vocab_size()));
   tok.set_special_ids(ids);
 }
 
@@ -137,7 +147,7 @@ void add_config_tokens(const std::string& dir, BpeTokenizer& tok) {
     if (!text.empty() && tok.token_id(text) >= 0) tok.add_token(text, tok.token_id(text));
 }
 
-BpeSpec parse_tokenizer_json(const json& j, const std::string& path) {
+BpeSpec tokenizer_json_spec(const json& j, const std::string& path) {
   const auto field = [&](const json& parent, const char* key, const char* name) -> const json& {
     if (!parent.is_object() || !parent.contains(key)) throw FormatError(fmt::format("{} has no {} field", path, name));
     return parent[key];
@@ -181,10 +191,15 @@ BpeSpec parse_tokenizer_json(const json& j, const std::string& path) {
 }  // namespace
 
 BpeSpec read_vocab_merges(const std::string& vocab_path, const std::string& merges_path) {
+  return parse_vocab_merges(read_file(vocab_path), read_file(merges_path), vocab_path, merges_path);
+}
+
+BpeSpec parse_vocab_merges(const std::string& vocab_text, const std::string& merges_text,
+                           const std::string& vocab_path, const std::string& merges_path) {
   BpeSpec spec;
   spec.source = fmt::format("{} and {}", vocab_path, merges_path);
-  spec.vocab = read_vocab(read_json(vocab_path), vocab_path);
-  std::istringstream lines(read_file(merges_path));
+  spec.vocab = read_vocab(parse_json(vocab_text, vocab_path), vocab_path);
+  std::istringstream lines(merges_text);
   std::string line;
   for (int n = 1; std::getline(lines, line); ++n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -197,9 +212,11 @@ BpeSpec read_vocab_merges(const std::string& vocab_path, const std::string& merg
   return spec;
 }
 
-BpeSpec read_tokenizer_json(const std::string& path) {
+BpeSpec read_tokenizer_json(const std::string& path) { return parse_tokenizer_json(read_file(path), path); }
+
+BpeSpec parse_tokenizer_json(const std::string& text, const std::string& path) {
   try {
-    return parse_tokenizer_json(read_json(path), path);
+    return tokenizer_json_spec(parse_json(text, path), path);
   } catch (const json::exception& e) {  // a field of the wrong type
     throw FormatError(fmt::format("{} does not hold a tokenizer ({})", path, e.what()));
   }

@@ -13,10 +13,14 @@ namespace bb {
 // GPT-2's own files (the vocab.json and merges.txt of the Hub; encoder.json and vocab.bpe of
 // OpenAI's release). Registers no added tokens. Throws FormatError naming the file and field.
 BpeSpec read_vocab_merges(const std::string& vocab_path, const std::string& merges_path);
+// The same from the two files' text (the paths name them in errors).
+BpeSpec parse_vocab_merges(const std::string& vocab_text, const std::string& merges_text,
+                           const std::string& vocab_path, const std::string& merges_path);
 
 // A tokenizers-library tokenizer.json whose model is BPE and whose pre-tokeniser is GPT-2's
 // ByteLevel; its added_tokens are registered. Throws FormatError naming the file and field.
 BpeSpec read_tokenizer_json(const std::string& path);
+BpeSpec parse_tokenizer_json(const std::string& text, const std::string& path);
 
 // The tokenizer of a model folder. tokenizer.json is preferred, unless it is not byte-level
 // and a tokenizer.model is there (Llama 2 folders hold both); then tokenizer.model; then

@@ -16,49 +16,44 @@ namespace bb {
 
 using nlohmann::json;
 
-namespace {
-
-json parse_json_file(const std::string& path) {
-  try {
-    return json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    throw FormatError(fmt::format("{} is not valid JSON ({})", path, e.what()));
-  }
-}
-
-int64_t int_field(const json& j, const std::string& path, const char* key, int64_t fallback, bool required) {
-  if (!j.contains(key)) {
-    if (required) throw FormatError(fmt::format("{} has no field '{}'", path, key));
-    return fallback;
-  }
-  if (!j[key].is_number_integer())
-    throw FormatError(fmt::format("{}: field '{}' must be an integer, got {}", path, key, j[key].dump()));
-  return j[key].get<int64_t>();
-}
-
-float float_field(const json& j, const std::string& path, const char* key, float fallback) {
-  if (!j.contains(key)) return fallback;
-  if (!j[key].is_number())
-    throw FormatError(fmt::format("{}: field '{}' must be a number, got {}", path, key, j[key].dump()));
-  return j[key].get<float>();
-}
-
-}  // namespace
-
 GPT2Config read_gpt2_config(const std::string& dir) {
   const std::string path = dir + "/config.json";
-  json j = parse_json_file(path);
-  std::string type = j.value("model_type", "");
+  return parse_gpt2_config(read_text_file(path), path);
+}
+
+GPT2Config parse_gpt2_config(const std::string& text, const std::string& path) {
+  const json j = parse_json_text(text, path);
+  if (!j.is_object()) throw FormatError(fmt::format("{} does not hold a JSON object", path));
+  JsonFields f{j, path};
+  const std::string type = f.string("model_type", "");
   if (type != "gpt2")
     throw FormatError(fmt::format("{}: model_type '{}' is not gpt2", path, type));
   GPT2Config c;
-  c.n_layer = int_field(j, path, "n_layer", 0, true);
-  c.n_head = int_field(j, path, "n_head", 0, true);
-  c.n_embd = int_field(j, path, "n_embd", 0, true);
-  c.block_size = int_field(j, path, "n_positions", 1024, false);
-  c.vocab_size = int_field(j, path, "vocab_size", 0, true);
-  c.layer_norm_epsilon = float_field(j, path, "layer_norm_epsilon", 1e-5f);
-  c.dropout = float_field(j, path, "resid_pdrop", 0.0f);
+  c.n_layer = f.size("n_layer", kMaxLayers);
+  c.n_head = f.size("n_head", kMaxWidth);
+  c.n_embd = f.size("n_embd", kMaxWidth);
+  c.block_size = f.size("n_positions", 1024, kMaxPositions);
+  c.vocab_size = f.size("vocab_size", kMaxVocab);
+  c.layer_norm_epsilon = f.real("layer_norm_epsilon", 1e-5f);
+  if (!(c.layer_norm_epsilon > 0))
+    throw FormatError(fmt::format("{}: field 'layer_norm_epsilon' must be positive, got {}", path,
+                                  c.layer_norm_epsilon));
+  c.dropout = f.real("resid_pdrop", 0.0f);
+  // Settings of transformers' GPT2Model that would change what the model computes: the
+  // values GPT-2 itself uses are the only ones implemented. The MLP's GELU is the tanh form
+  // (gelu_new, gelu_pytorch_tanh and gelu_fast are that same function).
+  const std::string act = f.string("activation_function", "gelu_new");
+  if (act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "gelu_fast")
+    throw FormatError(fmt::format("{}: field 'activation_function' is '{}', which is not supported "
+                                  "(the tanh GELU: gelu_new, gelu_pytorch_tanh, gelu_fast)", path, act));
+  if (j.contains("n_inner") && !j["n_inner"].is_null() && f.integer("n_inner", 0) != 4 * c.n_embd)
+    throw FormatError(fmt::format("{}: field 'n_inner' is {}, but only 4 * n_embd ({}) is supported", path,
+                                  j["n_inner"].dump(), 4 * c.n_embd));
+  f.require_value("scale_attn_weights", true, "attention scores are always scaled by 1/sqrt(head size)");
+  f.require_value("scale_attn_by_inverse_layer_idx", false, "no per-layer attention scaling");
+  f.require_value("reorder_and_upcast_attn", false, "no upcast attention");
+  f.require_value("tie_word_embeddings", true, "the LM head is always tied to wte");
+  f.require_value("add_cross_attention", false, "decoder-only");
   try {
     c.validate();
   } catch (const ConfigError& e) {

@@ -11,6 +11,8 @@ namespace bb {
 
 // Reads config.json of a model folder; throws FormatError naming the file and field.
 GPT2Config read_gpt2_config(const std::string& dir);
+// The same from config.json's text; `path` names the file in errors.
+GPT2Config parse_gpt2_config(const std::string& text, const std::string& path);
 void write_gpt2_config(const std::string& dir, const GPT2Config& c);
 
 // Builds the model from dir/config.json and loads its weights (single or sharded files;

@@ -17,31 +17,41 @@ using nlohmann::json;
 
 LlamaConfig read_llama_config(const std::string& dir) {
   const std::string path = dir + "/config.json";
-  json j = read_json_file(path);
-  std::string type = j.value("model_type", "");
+  return parse_llama_config(read_text_file(path), path);
+}
+
+LlamaConfig parse_llama_config(const std::string& text, const std::string& path) {
+  const json j = parse_json_text(text, path);
+  if (!j.is_object()) throw FormatError(fmt::format("{} does not hold a JSON object", path));
+  JsonFields f{j, path};
+  const std::string type = f.string("model_type", "");
   if (type != "llama")
     throw FormatError(fmt::format("{}: field 'model_type' is '{}', not llama", path, type));
   LlamaConfig c;
-  JsonFields f{j, path};
-  c.hidden_size = f.integer("hidden_size");
-  c.intermediate_size = f.integer("intermediate_size");
-  c.num_hidden_layers = f.integer("num_hidden_layers");
-  c.num_attention_heads = f.integer("num_attention_heads");
-  c.num_key_value_heads = f.integer("num_key_value_heads", c.num_attention_heads);
-  c.vocab_size = f.integer("vocab_size");
-  c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
-  c.rms_norm_eps = static_cast<float>(f.number("rms_norm_eps", 1e-6));
-  c.rope_theta = static_cast<float>(f.number("rope_theta", 10000.0));
+  c.hidden_size = f.size("hidden_size", kMaxWidth);
+  c.intermediate_size = f.size("intermediate_size", 4 * kMaxWidth);
+  c.num_hidden_layers = f.size("num_hidden_layers", kMaxLayers);
+  c.num_attention_heads = f.size("num_attention_heads", kMaxWidth);
+  c.num_key_value_heads = f.size("num_key_value_heads", c.num_attention_heads, kMaxWidth);
+  c.vocab_size = f.size("vocab_size", kMaxVocab);
+  c.max_position_embeddings = f.size("max_position_embeddings", 2048, kMaxPositions);
+  c.rms_norm_eps = f.real("rms_norm_eps", 1e-6f);
+  if (!(c.rms_norm_eps > 0))
+    throw FormatError(fmt::format("{}: field 'rms_norm_eps' must be positive, got {}", path, c.rms_norm_eps));
+  c.rope_theta = f.real("rope_theta", 10000.0f);
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
   c.bos_token_id = f.integer("bos_token_id", -1);
   c.eos_token_id = f.integer("eos_token_id", -1);
-  if (j.contains("head_dim") && j["head_dim"].is_number_integer() &&
-      j["head_dim"].get<int64_t>() * c.num_attention_heads != c.hidden_size)
+  if (j.contains("head_dim") && !j["head_dim"].is_null() &&
+      f.integer("head_dim", 0) * c.num_attention_heads != c.hidden_size)
     throw FormatError(fmt::format("{}: field 'head_dim' other than hidden_size / num_attention_heads is not supported", path));
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
-    throw FormatError(fmt::format("{}: field 'rope_scaling' is not supported (plain rotary embedding only)", path));
-  if (j.value("attention_bias", false) || j.value("mlp_bias", false))
-    throw FormatError(fmt::format("{}: field 'attention_bias' / 'mlp_bias' true is not supported", path));
+  // Settings of transformers' LlamaModel that would change what the model computes: only
+  // the values of the plain architecture are implemented.
+  f.require_value("hidden_act", "silu", "the MLP is SwiGLU with SiLU");
+  f.require_value("rope_scaling", json(), "plain rotary embedding only");
+  f.require_value("attention_bias", false, "the projections have no bias");
+  f.require_value("mlp_bias", false, "the projections have no bias");
+  f.require_value("attention_dropout", 0.0, "attention probabilities are never formed, so not dropped");
   try {
     c.validate();
   } catch (const ConfigError& e) {

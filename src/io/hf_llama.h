@@ -10,6 +10,8 @@ namespace bb {
 
 // Reads dir/config.json; throws FormatError naming the file and field.
 LlamaConfig read_llama_config(const std::string& dir);
+// The same from config.json's text; `path` names the file in errors.
+LlamaConfig parse_llama_config(const std::string& text, const std::string& path);
 void write_llama_config(const std::string& dir, const LlamaConfig& c);
 
 // Builds the model from dir/config.json and loads its weights.

@@ -3,20 +3,26 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <map>
 
 #include "backend/backend.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "nn/layers.h"
 
 namespace bb {
 
 using nlohmann::json;
 
-json read_json_file(const std::string& path) {
+json read_json_file(const std::string& path) { return parse_json_text(read_text_file(path), path); }
+
+json parse_json_text(const std::string& text, const std::string& path) {
   try {
-    return json::parse(read_text_file(path));
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw FormatError(fmt::format("{} is not valid JSON ({})", path, e.what()));
   }
@@ -41,6 +47,30 @@ double JsonFields::number(const char* key, double fallback) const {
   return j[key].get<double>();
 }
 
+float JsonFields::real(const char* key, float fallback) const {
+  const double v = number(key, fallback);
+  if (!std::isfinite(v) || std::abs(v) > std::numeric_limits<float>::max())
+    throw FormatError(fmt::format("{}: field '{}' must be a finite number, got {}", path, key, j[key].dump()));
+  return static_cast<float>(v);
+}
+
+int64_t JsonFields::size(const char* key, int64_t limit) const {
+  if (!j.contains(key)) throw FormatError(fmt::format("{} has no field '{}'", path, key));
+  return size(key, 0, limit);
+}
+
+int64_t JsonFields::size(const char* key, int64_t fallback, int64_t limit) const {
+  const int64_t v = integer(key, fallback);
+  if (v < 1 || v > limit)
+    throw FormatError(fmt::format("{}: field '{}' is {}, outside 1..{}", path, key, v, limit));
+  return v;
+}
+
+void JsonFields::require_value(const char* key, const json& expected, const char* why) const {
+  if (!j.contains(key) || j[key].is_null() || j[key] == expected) return;
+  throw FormatError(fmt::format("{}: field '{}' is {}, which is not supported ({})", path, key, j[key].dump(), why));
+}
+
 bool JsonFields::boolean(const char* key, bool fallback) const {
   if (!j.contains(key) || j[key].is_null()) return fallback;
   if (!j[key].is_boolean())
@@ -55,6 +85,34 @@ std::string JsonFields::string(const char* key) const {
   return j[key].get<std::string>();
 }
 
+std::string JsonFields::string(const char* key, const std::string& fallback) const {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  return string(key);
+}
+
+void require_finite(const Tensor& t, const std::string& name, const std::string& source) {
+  if (t.is_meta()) return;
+  // A NaN or infinity has every exponent bit set, in each float format.
+  const auto any_bad = [&](auto word, uint64_t exponent) {
+    using W = decltype(word);
+    const auto* p = static_cast<const unsigned char*>(t.raw());
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      W w;
+      std::memcpy(&w, p + i * sizeof(W), sizeof(W));
+      if ((w & exponent) == exponent) return true;
+    }
+    return false;
+  };
+  bool bad = false;
+  switch (t.dtype()) {
+    case DType::F32: bad = any_bad(uint32_t{}, 0x7f800000u); break;
+    case DType::BF16: bad = any_bad(uint16_t{}, 0x7f80u); break;
+    case DType::F16: bad = any_bad(uint16_t{}, 0x7c00u); break;
+    default: return;
+  }
+  if (bad) throw FormatError(fmt::format("{}: tensor '{}' holds NaN or infinite values", source, name));
+}
+
 std::set<std::string> lowerable_linear_weights(const Module& model) {
   std::set<std::string> names;
   for (auto& [path, m] : model.named_modules())
@@ -64,17 +122,22 @@ std::set<std::string> lowerable_linear_weights(const Module& model) {
 
 void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
                         const std::function<std::string(const std::string&)>& rename, DType linear_dtype) {
-  std::map<std::string, Tensor> by_name;
-  for (const auto& [name, t] : weights) by_name[rename(name)] = t;
+  std::map<std::string, std::pair<std::string, Tensor>> by_name;  // ours -> (the file's name, tensor)
+  for (const auto& [name, t] : weights) by_name[rename(name)] = {name, t};
   const std::set<std::string> lowered =
       linear_dtype == DType::F32 ? std::set<std::string>{} : lowerable_linear_weights(model);
   for (const auto& [name, param] : model.named_parameters()) {
     auto it = by_name.find(name);
     if (it == by_name.end()) throw FormatError(fmt::format("{}: tensor '{}' is missing", source, name));
-    if (it->second.shape() != param.shape())
-      throw FormatError(fmt::format("{}: tensor '{}' is {} but the config makes it {}", source, name,
-                                    it->second.shape().str(), param.shape().str()));
-    Tensor value = it->second;
+    const auto& [stored_name, stored] = it->second;
+    if (stored.shape() != param.shape())
+      throw FormatError(fmt::format("{}: tensor '{}' is {} but the config makes it {}", source, stored_name,
+                                    stored.shape().str(), param.shape().str()));
+    Tensor value = stored;
+    if (!is_float(value.dtype()))
+      throw FormatError(fmt::format("{}: tensor '{}' is stored as {}, but a weight must be F32, BF16 or F16",
+                                    source, stored_name, safetensors_code(value.dtype())));
+    require_finite(value, stored_name, source);
     const DType want = lowered.count(name) ? linear_dtype : DType::F32;
     if (value.dtype() != want) {
       Tensor converted = Tensor::empty(value.shape(), want, Device::CPU, Category::Parameters);

@@ -95,7 +95,8 @@ std::unique_ptr<ImageClassifier> load_image_classifier(const std::string& dir, I
   }
   NamedTensors saved = load_safetensors_dir(dir);
   for (const auto& [name, t] : model->named_parameters()) {
-    auto it = std::find_if(saved.begin(), saved.end(), [&](const auto& p) { return p.first == name; });
+    // (the binding is captured by an init-capture: clang before 16 cannot capture it directly)
+    auto it = std::find_if(saved.begin(), saved.end(), [&n = name](const auto& p) { return p.first == n; });
     if (it == saved.end()) throw FormatError(fmt::format("{}/model.safetensors has no tensor {}", dir, name));
     if (it->second.shape() != t.shape() || it->second.dtype() != t.dtype())
       throw FormatError(fmt::format("{}/model.safetensors: tensor {} is {}, the model wants {}", dir, name,

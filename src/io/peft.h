@@ -16,6 +16,13 @@ std::string hf_module_path(const CausalLM& model, const std::string& path);
 
 // Reads dir/adapter_config.json; FormatError naming the file and field.
 LoraOptions read_peft_config(const std::string& dir);
+// The same from the file's text; `path` names it in errors. target_modules is kept as PEFT
+// means it, over the Hub's module names (peft_targets_module).
+LoraOptions parse_peft_config(const std::string& text, const std::string& path);
+// PEFT's rule: a string target_modules is a regular expression the full module name
+// ("transformer.h.0.attn.c_attn") must match whole; a list matches a name equal to an entry
+// or ending with "." + the entry.
+bool peft_targets_module(const LoraOptions& o, const std::string& hf_name);
 
 // Writes both files of the model's adapters (atomically).
 void save_peft_adapter(const std::string& dir, const CausalLM& model, const LoraOptions& o,

@@ -52,10 +52,14 @@ std::string safetensors_code(DType t) {
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(std::make_shared<Mapping>()) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  // Non-blocking, so that a FIFO given as a weights file is refused rather than waited on.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw FormatError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
   struct stat st;
-  fstat(fd, &st);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw FormatError(fmt::format("{} is not a regular file", path));
+  }
   map_->size = static_cast<size_t>(st.st_size);
   if (map_->size < 8) {
     ::close(fd);
@@ -105,6 +109,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(st
     }
     if (dims.size() > Shape::kMaxDims)
       throw FormatError(fmt::format("{}: tensor '{}' has {} dims (at most {})", path, name, dims.size(), Shape::kMaxDims));
+    // Checked products: a shape such as (2^62, 4) must not wrap around to a small size.
+    uint64_t want = dtype_size(e.dtype);
+    for (int64_t d : dims)
+      if (__builtin_mul_overflow(want, static_cast<uint64_t>(d), &want))
+        throw FormatError(fmt::format("{}: tensor '{}' has shape {}, whose size overflows", path, name,
+                                      v["shape"].dump()));
     e.shape = Shape(dims);
     if (!v["data_offsets"][0].is_number_unsigned() || !v["data_offsets"][1].is_number_unsigned())
       throw FormatError(fmt::format("{}: tensor '{}' has bad data_offsets", path, name));
@@ -113,17 +123,22 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(st
     if (e.begin > e.end || e.end > data_size)
       throw FormatError(fmt::format("{}: tensor '{}' has data_offsets [{}, {}] outside the {} data bytes",
                                     path, name, e.begin, e.end, data_size));
-    size_t want = static_cast<size_t>(e.shape.numel()) * dtype_size(e.dtype);
     if (e.end - e.begin != want)
       throw FormatError(fmt::format("{}: tensor '{}' is {} {} ({} bytes) but its data_offsets span {} bytes",
                                     path, name, dtype_name(e.dtype), e.shape.str(), want, e.end - e.begin));
     ranges.emplace_back(e.begin, e.end);
     entries_[name] = e;
   }
+  // Tensors used in place must not alias: sorted by begin, each starts at or after the
+  // furthest end before it (an empty tensor inside another's bytes counts too).
   std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].first < ranges[i - 1].second && ranges[i].first != ranges[i].second)
-      throw FormatError(fmt::format("{}: two tensors overlap in the data section", path));
+  size_t max_end = 0;
+  for (const auto& [begin, end] : ranges) {
+    if (begin < max_end)
+      throw FormatError(fmt::format("{}: two tensors overlap in the data section (bytes {} to {} start "
+                                    "before byte {}, where an earlier tensor ends)", path, begin, end, max_end));
+    max_end = std::max(max_end, end);
+  }
   // File order is data order, which is how writers lay tensors out.
   for (auto& [n, e] : entries_) order_.push_back(n);
   std::sort(order_.begin(), order_.end(), [&](const std::string& a, const std::string& b) {
@@ -195,24 +210,35 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   });
 }
 
+std::vector<std::string> parse_safetensors_index(const std::string& text, const std::string& path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw FormatError(fmt::format("{} is not valid JSON ({})", path, e.what()));
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw FormatError(fmt::format("{} has no weight_map object", path));
+  std::vector<std::string> files;
+  for (auto& [name, file] : j["weight_map"].items()) {
+    if (!file.is_string()) throw FormatError(fmt::format("{}: weight_map['{}'] is not a file name", path, name));
+    const std::string f = file.get<std::string>();
+    // A shard is a file beside the index: no folders, so the index cannot point elsewhere.
+    if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos ||
+        f.find('\\') != std::string::npos || f.find('\0') != std::string::npos)
+      throw FormatError(fmt::format("{}: weight_map['{}'] is '{}', which is not a plain file name in the "
+                                    "model folder", path, name, f));
+    if (std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
+  }
+  return files;
+}
+
 NamedTensors load_safetensors_dir(const std::string& dir, Category category) {
   NamedTensors out;
   const std::string index = dir + "/model.safetensors.index.json";
   std::vector<std::string> files;
   if (fs::exists(index)) {
-    json j;
-    try {
-      j = json::parse(read_text_file(index));
-    } catch (const json::exception& e) {
-      throw FormatError(fmt::format("{} is not valid JSON ({})", index, e.what()));
-    }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object())
-      throw FormatError(fmt::format("{} has no weight_map object", index));
-    for (auto& [name, file] : j["weight_map"].items()) {
-      if (!file.is_string()) throw FormatError(fmt::format("{}: weight_map['{}'] is not a file name", index, name));
-      std::string f = file.get<std::string>();
-      if (std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
-    }
+    files = parse_safetensors_index(read_text_file(index), index);
   } else if (fs::exists(dir + "/model.safetensors")) {
     files.push_back("model.safetensors");
   } else {

@@ -56,6 +56,10 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // model.safetensors.index.json. Returns name -> tensor (converted to `dtype` when given).
 NamedTensors load_safetensors_dir(const std::string& dir, Category category = Category::Parameters);
 
+// The shard files an index (model.safetensors.index.json's text) names, each once, in order
+// of first mention; each must be a plain file name. `path` names the index in errors.
+std::vector<std::string> parse_safetensors_index(const std::string& text, const std::string& path);
+
 // Saves into `dir` as model.safetensors, or as shards of at most `max_shard_bytes` with an
 // index when the tensors are larger (0: never shard).
 void save_safetensors_dir(const std::string& dir, const NamedTensors& tensors,

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
+#include "train/trainer_record.h"
 
 namespace bb {
 
@@ -42,16 +43,8 @@ void save_checkpoint(const std::string& dir, const Module& model, Optimizer& opt
 CheckpointInfo load_checkpoint(const std::string& dir, Module& model, Optimizer& opt, Trainer& trainer) {
   const std::string path = dir + "/trainer.json";
   if (!fs::exists(path)) throw FormatError(fmt::format("no checkpoint in {} (trainer.json is missing)", dir));
-  json j;
   try {
-    j = json::parse(read_text_file(path));
-    CheckpointInfo info;
-    info.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
-    info.skipped_steps = j.at("skipped_steps").get<int64_t>();
-    info.cursor = j.at("cursor").get<int64_t>();
-    info.loss_scale = j.at("loss_scale").get<float>();
-    info.clean_steps = j.at("clean_steps").get<int64_t>();
-    info.config_yaml = j.value("config", "");
+    const CheckpointInfo info = parse_trainer_record(read_text_file(path), path);
     SafetensorsFile weights(dir + "/model.safetensors");
     for (const auto& [name, p] : model.named_parameters()) {
       if (!weights.contains(name))
