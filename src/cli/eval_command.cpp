@@ -30,9 +30,14 @@ int run_eval(const EvalArgs& a) {
     throw ConfigError(fmt::format("eval: --format '{}' is not known (text, documents or instruct)", d.format));
   TextCorpus corpus = load_corpus(d, tok);
   if (a.batches <= 0 || a.micro_batch <= 0) throw ConfigError("--batches and --micro-batch must be positive");
-  double loss = evaluate(*model, *corpus.train, a.batches, a.micro_batch, Precision::kFP32);
-  fmt::print("mean loss per target token: {:.4f} (perplexity {:.2f}) over {} micro-batch{} of {}\n", loss,
-             std::exp(loss), a.batches, a.batches == 1 ? "" : "es", a.micro_batch);
+  double loss = 0;
+  try {
+    loss = evaluate(*model, *corpus.train, a.batches, a.micro_batch, Precision::kFP32);
+  } catch (const FormatError& e) {
+    throw FormatError(fmt::format("eval: {}: {}", a.data_path, e.what()));  // which data held no tokens
+  }
+  fmt::print("mean loss per target token: {:.4f} (perplexity {:.2f}) over {} of {}\n", loss, std::exp(loss),
+             count_of(a.batches, "micro-batch", "micro-batches"), a.micro_batch);
   return 0;
 }
 

@@ -45,10 +45,9 @@ double RunClock::eta(int64_t done, int64_t total) const {
   return elapsed() / static_cast<double>(ran) * static_cast<double>(std::max<int64_t>(0, total - done));
 }
 
-std::string count_of(int64_t n, const std::string& noun) {
-  if (n == 1) return fmt::format("1 {}", noun);
-  const bool es = noun.ends_with("ch") || noun.ends_with("sh") || noun.ends_with("s") || noun.ends_with("x");
-  return fmt::format("{} {}{}", n, noun, es ? "es" : "s");
+std::string count_of(int64_t n, const std::string& one, const std::string& many) {
+  if (n == 1) return "1 " + one;
+  return fmt::format("{} {}", n, many.empty() ? one + "s" : many);
 }
 
 std::string format_duration(double seconds) {

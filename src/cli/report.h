@@ -30,8 +30,9 @@ void trim_metrics(const std::string& path, int64_t step);
 // Ends with this run's elapsed time and the ETA of the remaining steps at the pace so far.
 std::string progress_line(const StepResult& r, double seconds, int64_t total_steps,
                           const MemoryStats& mem, const nlohmann::json& metrics, const RunClock& clock);
-// "1 micro-batch", "4 micro-batches", "2 overrides": n and the noun, plural unless n is 1.
-std::string count_of(int64_t n, const std::string& noun);
+// "1 step", "2 steps", "4 micro-batches": n and the noun, plural (`many`, else one + "s")
+// unless n is 1.
+std::string count_of(int64_t n, const std::string& one, const std::string& many = "");
 // "12s", "3m05s", "2h07m".
 std::string format_duration(double seconds);
 // Generates from cfg.sample.prompt and prints the text.

@@ -50,7 +50,7 @@ int run_train(const TrainArgs& args) {
              job->corpus.train_tokens, job->corpus.val_tokens, job->tokenizer->name());
   fmt::print("  effective batch {} sequences = {} of {} (up to {} tokens a step), {}{}\n",
              cfg.train.micro_batch_size * cfg.train.grad_accum_steps,
-             count_of(cfg.train.grad_accum_steps, "micro-batch"), cfg.train.micro_batch_size, tokens_per_step,
+             count_of(cfg.train.grad_accum_steps, "micro-batch", "micro-batches"), cfg.train.micro_batch_size, tokens_per_step,
              count_of(job->total_steps, "step"),
              cfg.vision.epochs > 0 ? fmt::format(" ({} of {} samples)", count_of(cfg.vision.epochs, "epoch"),
                                                  job->corpus.train->size()) : "");
@@ -97,7 +97,7 @@ int run_train(const TrainArgs& args) {
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop)
       save_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml);
     if (stop && !last) {
-      fmt::print("stopped after {} steps at step {}; continue with --resume\n", run_steps, r.step);
+      fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), r.step);
       return 0;
     }
   }

@@ -50,7 +50,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   fmt::print("  data {}: {} training images {}x{}x{}, {} test images, {} classes\n", cfg.data.path, train.count,
              train.height, train.width, train.channels, j.data.test ? j.data.test->size() : 0, train.classes.size());
   fmt::print("  effective batch {} images = {} of {}, {} ({:.2f} epochs)\n", per_step,
-             count_of(cfg.train.grad_accum_steps, "micro-batch"), cfg.train.micro_batch_size,
+             count_of(cfg.train.grad_accum_steps, "micro-batch", "micro-batches"), cfg.train.micro_batch_size,
              count_of(j.total_steps, "step"),
              cfg.vision.epochs > 0 ? double(cfg.vision.epochs) : double(j.total_steps * per_step) / train.count);
   print_batchnorm_note(cfg);
@@ -103,7 +103,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop)
       save_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml);
     if (stop && !last) {
-      fmt::print("stopped after {} steps at step {}; continue with --resume\n", run_steps, r.step);
+      fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), r.step);
       return 0;
     }
   }

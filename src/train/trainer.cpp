@@ -46,7 +46,8 @@ void Trainer::require_finite_loss(const StepResult& r) const {
   if (scaler_.enabled() || std::isfinite(r.loss)) return;
   throw Error(fmt::format("step {}: the training loss is {} in {}; stopped before the update, nothing saved "
                           "from this step (a lower train.lr, or train.grad_clip, may help)",
-                          steps_done() + 1, r.loss, precision_name(opt_o_.precision)));
+                          steps_done() + 1, std::isnan(r.loss) ? "nan" : r.loss > 0 ? "inf" : "-inf",
+                          precision_name(opt_o_.precision)));
 }
 
 void Trainer::apply_gradients(StepResult& r) {

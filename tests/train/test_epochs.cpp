@@ -2,12 +2,14 @@
 // window, normalised by its own count) and the next epoch starts with a full window.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "core/error.h"
 #include "tiny_job.h"
 #include "train/epochs.h"
+#include "train/vision_job.h"
 
 namespace bb::test {
 namespace {
@@ -70,6 +72,21 @@ TEST(Epochs, LanguageJobCountsStepsByEpochAndRefusesRandomWindows) {
   EXPECT_EQ(job->trainer->samples_done(), 2 * size);
   cfg.data.format = "text";
   EXPECT_THROW(make_job(cfg), ConfigError);
+}
+
+TEST(Epochs, VisionJobCutsEachEpochsLastWindow) {
+  const std::string fashion = "/usr/share/datasets/fashion-mnist";
+  ASSERT_TRUE(std::filesystem::exists(fashion + "/train-images-idx3-ubyte.gz")) << "scripts/setup.sh installs it";
+  // 40 images, windows of 2 x 8 = 16: 16, 16 and the epoch's last 8, twice.
+  RunConfig cfg = load_run_config("", {"model.type=resnet", "model.width=0.25", "data.format=fashion-mnist",
+                                       "data.path=" + fashion, "data.limit=40", "data.test_limit=8",
+                                       "train.micro_batch_size=8", "train.grad_accum_steps=2", "train.epochs=2"});
+  auto job = make_vision_job(cfg);
+  ASSERT_EQ(job->total_steps, 6);
+  std::vector<int64_t> samples;
+  for (int64_t s = 0; s < job->total_steps; ++s) samples.push_back(job->trainer->step(job->next_window()).samples);
+  EXPECT_EQ(samples, (std::vector<int64_t>{16, 16, 8, 16, 16, 8}));
+  EXPECT_EQ(job->trainer->samples_done(), 80);
 }
 
 }  // namespace
