@@ -1,10 +1,12 @@
 // LoRA through the command line, as a user runs it: a base model trained first, then a LoRA
-// fine-tune from it (model.init) that is stopped and resumed bit-identically; the adapter is
-// evaluated and sampled on top of the base, and `merge` gives a plain model with the same loss.
+// fine-tune from it (model.init) that is stopped and resumed bit-identically; the adapter
+// lowers the loss on held-out text against the base by a margin, it samples on top of the
+// base, and `merge` gives a plain model with the same loss.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <cmath>
+#include <cstdio>
 #include <regex>
 
 #include "run_cli.h"
@@ -17,6 +19,18 @@ std::string corpus() {
   for (int i = 0; i < 300; ++i) text += "a hacker is one who enjoys the intellectual challenge " + std::to_string(i % 13) + "\n";
   return write_file("lora_corpus.txt", text);
 }
+
+// Held-out lines of the same kind, with numbers the training corpus never has, for the
+// validation loss.
+std::string validation_corpus() {
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "a hacker is one who enjoys the intellectual challenge " + std::to_string(20 + (i * 7) % 13) + "\n";
+  return write_file("lora_validation.txt", text);
+}
+
+// The adapter's six steps take the held-out loss from 5.50 to 5.36 (measured); less than
+// 0.05 lower means it did not learn or was not applied.
+constexpr double kLoraGain = 0.05;
 
 std::string base_dir() {
   static const std::string dir = [] {
@@ -33,7 +47,8 @@ std::string base_dir() {
 
 std::string lora_args(const std::string& out) {
   return "train model.init=" + base_dir() + " lora.r=4 lora.alpha=8 lora.dropout=0.1 lora.target_modules=c_attn,c_fc "
-         "train.micro_batch_size=2 train.grad_accum_steps=2 train.steps=4 train.lr=1e-2 train.eval_every=0 "
+         "train.micro_batch_size=2 train.grad_accum_steps=2 train.steps=6 train.lr=2e-2 train.warmup_steps=1 "
+         "train.eval_every=0 "
          "train.checkpoint_every=0 train.checkpointing=selective sample.max_new_tokens=0 data.path=" + corpus() +
          " out_dir=" + out;
 }
@@ -59,10 +74,12 @@ TEST(CliLora, ResumeEvalGenerateAndMerge) {
   ASSERT_EQ(second.code, 0) << second.output;
   EXPECT_EQ(read_file(a + "/adapter_model.safetensors"), read_file(b + "/adapter_model.safetensors"));
 
-  const std::string data = " --data " + corpus() + " --batches 2 --micro-batch 2";
-  const double base_loss = eval_loss(run_cli("eval --model " + base_dir() + data));
-  const double adapted_loss = eval_loss(run_cli("eval --model " + base_dir() + " --adapter " + a + data));
-  EXPECT_GT(std::abs(base_loss - adapted_loss), 1e-3);  // the adapter was applied and learned
+  const std::string held_out = " --data " + validation_corpus() + " --batches 4 --micro-batch 2";
+  const double base_loss = eval_loss(run_cli("eval --model " + base_dir() + held_out));
+  const double adapted_loss = eval_loss(run_cli("eval --model " + base_dir() + " --adapter " + a + held_out));
+  std::printf("validation loss: base %.4f, with the adapter %.4f\n", base_loss, adapted_loss);
+  // The adapter was applied and learned: it lowers the loss on text it never saw by a margin.
+  EXPECT_LT(adapted_loss, base_loss - kLoraGain);
 
   CliResult gen = run_cli("generate --model " + base_dir() + " --adapter " + a + " --prompt 'a hacker' --max-new-tokens 8");
   ASSERT_EQ(gen.code, 0) << gen.output;
@@ -73,7 +90,7 @@ TEST(CliLora, ResumeEvalGenerateAndMerge) {
   CliResult mg = run_cli("merge --base " + base_dir() + " --adapter " + a + " --out " + merged);
   ASSERT_EQ(mg.code, 0) << mg.output;
   // Printed to 4 decimals; merging changes only rounding.
-  EXPECT_NEAR(eval_loss(run_cli("eval --model " + merged + data)), adapted_loss, 2e-4);
+  EXPECT_NEAR(eval_loss(run_cli("eval --model " + merged + held_out)), adapted_loss, 2e-4);
 }
 
 TEST(CliLora, TokenizerFilesTravelWithTheModelAndTheAdapter) {

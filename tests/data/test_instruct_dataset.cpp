@@ -3,6 +3,7 @@
 // and a line without the expected field is one FormatError naming file, line and field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/error.h"
@@ -49,8 +50,38 @@ TEST(InstructData, BatchesPadAndMask) {
   int64_t counted = 0;
   for (int64_t v : y) counted += v != kIgnoreIndex;
   EXPECT_EQ(counted, b.target_count);
-  // Same sample index, same example; a later epoch reshuffles all of them.
-  EXPECT_EQ(data.batch(1, 1).tokens.to_ints(), data.batch(1, 1).tokens.to_ints());
+}
+
+TEST(InstructData, SampleIndexFixesTheExampleAndEachEpochReshuffles) {
+  // Eight examples of one length whose first token names them, so rows compare without padding.
+  ByteTokenizer tok;
+  std::vector<InstructExample> ex;
+  for (int i = 0; i < 8; ++i)
+    ex.push_back(encode_instruct_line(R"({"prompt": ")" + std::string(1, char('a' + i)) + R"(", "completion": "xyz"})",
+                                      "m:" + std::to_string(i + 1), tok));
+  InstructDataset data(ex, 64, 9, 256);
+  auto first_tokens = [&](int64_t first, int64_t count) {
+    std::vector<int64_t> ids = data.batch(first, count).tokens.to_ints(), out;
+    const size_t t = ids.size() / count;
+    for (int64_t r = 0; r < count; ++r) out.push_back(ids[r * t]);
+    return out;
+  };
+  // Sample i is the same example whichever batch it is asked for in (K x B reads one batch).
+  const std::vector<int64_t> epoch0 = first_tokens(0, 8), epoch1 = first_tokens(8, 8);
+  for (int64_t i = 0; i < 16; ++i) EXPECT_EQ(first_tokens(i, 1)[0], (i < 8 ? epoch0 : epoch1)[i % 8]) << i;
+  EXPECT_EQ(first_tokens(3, 2), (std::vector<int64_t>{epoch0[3], epoch0[4]}));
+  // Each epoch holds every example once, and the second is in another order.
+  std::vector<int64_t> all(8);
+  for (int i = 0; i < 8; ++i) all[i] = 'a' + i;
+  std::vector<int64_t> s0 = epoch0, s1 = epoch1;
+  std::sort(s0.begin(), s0.end());
+  std::sort(s1.begin(), s1.end());
+  EXPECT_EQ(s0, all);
+  EXPECT_EQ(s1, all);
+  EXPECT_NE(epoch0, epoch1);
+  // Another seed, another order.
+  InstructDataset other(ex, 64, 10, 256);
+  EXPECT_NE(other.batch(0, 8).tokens.to_ints(), data.batch(0, 8).tokens.to_ints());
 }
 
 TEST(InstructData, MissingFieldNamesFileLineAndField) {

@@ -85,15 +85,30 @@ TEST(Planner, PicksTheFastestPlanThatFits) {
   for (const PlanRow& r : all.rows) EXPECT_GE(r.step_seconds, all.rows[all.best].step_seconds);
   EXPECT_EQ(all.rows.size(), 4u * 2u);  // micro-batches 1, 2, 4, 8 times two policies
 
-  // A budget between the smallest and the largest plan: the chosen plan fits, and so does
-  // nothing faster.
+  // A budget between the smallest and the largest plan: some plans are refused, the chosen
+  // one fits, and no plan that fits is faster.
   int64_t lo = all.rows[all.smallest].predicted_bytes(), hi = 0;
   for (const PlanRow& r : all.rows) hi = std::max(hi, r.predicted_bytes());
   req.budget = (lo + hi) / 2;
   Plan mid = make_plan(req);
   ASSERT_GE(mid.best, 0);
-  EXPECT_LE(mid.rows[mid.best].predicted_bytes(), req.budget);
-  EXPECT_LT(mid.rows[mid.best].predicted_bytes(), hi);
+  const PlanRow& best = mid.rows[mid.best];
+  EXPECT_TRUE(best.fits);
+  EXPECT_LE(best.predicted_bytes(), req.budget);
+  int refused = 0;
+  for (const PlanRow& r : mid.rows) {
+    SCOPED_TRACE(fmt::format("B={} {}", r.micro_batch, r.checkpointing));
+    EXPECT_EQ(r.fits, r.predicted_bytes() <= req.budget);
+    if (r.fits) EXPECT_GE(r.step_seconds, best.step_seconds);  // nothing faster fits
+    refused += !r.fits;
+  }
+  EXPECT_GT(refused, 0);
+  // The fastest of all (the unlimited plan's choice) needs more than this budget, so the
+  // budget changed the choice.
+  if (all.rows[all.best].predicted_bytes() > req.budget) {
+    EXPECT_FALSE(mid.rows[all.best].fits);
+    EXPECT_NE(mid.best, all.best);
+  }
 }
 
 TEST(Planner, FullCheckpointingNeedsLessThanNone) {

@@ -2,7 +2,9 @@
 // scale, changing no weight and no optimizer state), and bf16 training follows fp32.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "ops/ops.h"
@@ -58,12 +60,25 @@ TEST(Precision, ScalerGrowsAfterItsIntervalAndKeepsAFloor) {
   EXPECT_FLOAT_EQ(s.scale(), 1.0f);
 }
 
-TEST(Precision, Fp16TrainingLowersTheLoss) {
+TEST(Precision, Fp16TrainingFollowsTheFp32Curve) {
+  // The same model, data and seed in fp32 and fp16, 12 steps: fp16 skips no window and each
+  // step's loss is within 0.5% of fp32's (fp16 rounds activations and matmul inputs to 11
+  // bits of mantissa; master weights and gradient sums stay f32: measured 0.04% at most), and
+  // the loss falls (the first windows' loss, about 3.9, is 1.5% above the twelfth's).
   TokenWindows data(token_stream(3000, 22), 16, 5, "stream");
-  TinyRun run(data, 4, 2, 1.0f, Precision::kFP16);
-  double first = run.trainer.step().loss, last = 0;
-  for (int i = 0; i < 10; ++i) last = run.trainer.step().loss;
-  EXPECT_LT(last, first);
+  TinyRun fp32(data, 4, 2, 1.0f, Precision::kFP32), fp16(data, 4, 2, 1.0f, Precision::kFP16);
+  double worst = 0;
+  std::vector<double> curve;
+  for (int i = 0; i < 12; ++i) {
+    const StepResult a = fp32.trainer.step(), b = fp16.trainer.step();
+    EXPECT_FALSE(b.skipped) << "step " << i + 1;
+    worst = std::max(worst, std::abs(b.loss - a.loss) / a.loss);
+    curve.push_back(b.loss);
+  }
+  EXPECT_LT(worst, 0.005);
+  EXPECT_LT(curve.back(), curve.front()) << "fp16 did not learn";
+  RecordProperty("worst_relative_difference", std::to_string(worst));
+  std::printf("fp16 vs fp32: worst relative loss difference %.2e\n", worst);
 }
 
 TEST(Precision, Bf16LossFollowsFp32OnTheDefaultJob) {
