@@ -173,6 +173,8 @@ void set_key(RunConfig& cfg, const std::string& key, const std::string& value, c
 
 void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& source) {
   for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar())  // YAML allows a map or list as a key ("? [a, b]: 1")
+      throw ConfigError(fmt::format("{}: line {}: a key must be a plain name", source, it->first.Mark().line + 1));
     const std::string key = prefix.empty() ? it->first.as<std::string>() : prefix + "." + it->first.as<std::string>();
     if (it->second.IsMap()) walk(cfg, it->second, key, source);
     else if (it->second.IsScalar()) set_key(cfg, key, it->second.as<std::string>(), source);
@@ -199,7 +201,11 @@ void apply_yaml(RunConfig& cfg, const std::string& yaml_text, const std::string&
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) throw ConfigError(fmt::format("{} must be a map of keys", source));
-  walk(cfg, root, "", source);
+  try {
+    walk(cfg, root, "", source);
+  } catch (const YAML::Exception& e) {  // a node of a shape walk does not expect
+    throw ConfigError(fmt::format("{}: {} (line {})", source, e.msg, e.mark.line + 1));
+  }
 }
 
 void apply_override(RunConfig& cfg, const std::string& assignment) {

@@ -34,5 +34,13 @@ TEST(ConfigFile, MissingFileIsNamed) {
   expect_error_naming<Error>([&] { load_run_config(path, {}); }, {path});
 }
 
+// Found by fuzz/fuzz_run_config: a complex key ("? ...") escaped as a YAML::Exception.
+TEST(ConfigFile, ComplexKeyIsAConfigError) {
+  for (const char* yaml : {"? ::::", "? [a, b]: 1\n", "model:\n  ? {x: 1}\n  : 2\n"}) {
+    RunConfig cfg;
+    expect_error_naming<ConfigError>([&] { apply_yaml(cfg, yaml, "job.yaml"); }, {"job.yaml"});
+  }
+}
+
 }  // namespace
 }  // namespace bb::test
