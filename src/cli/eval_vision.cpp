@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
+#include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/onnx_export.h"
 #include "train/vision_job.h"
@@ -72,6 +73,21 @@ int run_eval_vision(const EvalArgs& a) {
   return 0;
 }
 
+namespace {
+
+// The export never replaces a file the model is read from, and another file only with --overwrite.
+void check_export_out(const ExportArgs& a, const std::string& out) {
+  std::error_code ec;
+  if (fs::is_directory(out, ec)) throw ConfigError(fmt::format("--out {} is a folder; name the file to write", out));
+  for (const std::string& f : model_folder_files(a.model_dir))
+    if (fs::equivalent(out, fs::path(a.model_dir) / f, ec))
+      throw ConfigError(fmt::format("--out {} is the model's own {}; exporting would overwrite it", out, f));
+  if (fs::exists(out, ec) && !a.overwrite)
+    throw ConfigError(fmt::format("--out {} already exists; choose another file or pass --overwrite", out));
+}
+
+}  // namespace
+
 int run_export(const ExportArgs& a) {
   if (a.format != "onnx") throw ConfigError(fmt::format("--format '{}' is not known (onnx)", a.format));
   if (!is_image_model_dir(a.model_dir))
@@ -80,6 +96,7 @@ int run_export(const ExportArgs& a) {
   ImageModelInfo info;
   auto model = load_image_classifier(a.model_dir, &info);
   const std::string out = a.out.empty() ? a.model_dir + "/model.onnx" : a.out;
+  check_export_out(a, out);
   export_image_classifier_onnx(*model, info, out);
   fmt::print("wrote {}: input \"input\" (N, {}, {}, {}) pixels in [0, 1], output \"logits\" (N, {}); BatchNorm folded\n",
              out, info.options.in_channels, info.height, info.width, info.options.classes);

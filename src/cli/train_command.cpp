@@ -11,6 +11,9 @@
 #include "cli/commands.h"
 #include "cli/plan_support.h"
 #include "cli/report.h"
+#include "cli/run_dir.h"
+#include "cli/run_model.h"
+#include "cli/signals.h"
 #include "cli/vision_commands.h"
 #include "core/allocator.h"
 #include "core/error.h"
@@ -35,7 +38,7 @@ int run_train(const TrainArgs& args) {
   if (!a.memory_budget.empty()) cfg = plan_to_budget(cfg, parse_bytes(a.memory_budget));
   auto job = make_job(cfg);
   const std::string ckpt = cfg.out_dir + "/checkpoint";
-  fs::create_directories(cfg.out_dir);
+  prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
   const std::string config_yaml = to_yaml(cfg);
 
   const int64_t tokens_per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps * job->block_size;
@@ -61,12 +64,13 @@ int run_train(const TrainArgs& args) {
                                cfg.train.lr, cfg.train.lr_reference_batch),
              cfg.train.checkpointing);
   if (a.resume) {
-    if (!checkpoint_exists(ckpt))
-      throw FormatError(fmt::format("--resume: there is no checkpoint in {}", ckpt));
-    CheckpointInfo info = load_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer);
+    const std::string found = find_checkpoint(ckpt);
+    if (found.empty())
+      throw FormatError(fmt::format("--resume: there is no complete checkpoint in {}; start afresh with --overwrite", ckpt));
+    CheckpointInfo info = load_checkpoint(found, *job->model, *job->optimizer, *job->trainer);
     if (info.config_yaml != config_yaml)
       fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
-    fmt::print("  resumed from {} at step {}\n", ckpt, job->trainer->steps_done());
+    fmt::print("  resumed from {} at step {}\n", found, job->trainer->steps_done());
     trim_metrics(cfg.out_dir + "/metrics.jsonl", job->trainer->steps_done());
   } else {
     std::ofstream(cfg.out_dir + "/metrics.jsonl", std::ios::trunc);
@@ -76,6 +80,7 @@ int run_train(const TrainArgs& args) {
   Allocator& alloc = Allocator::of(Device::CPU);
   const Precision precision = parse_precision(cfg.train.precision);
   int64_t run_steps = 0;
+  StopSignals signals;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130/143
   const RunClock clock{.first_step = job->trainer->steps_done()};
   while (job->trainer->steps_done() < job->total_steps) {
     auto t0 = std::chrono::steady_clock::now();
@@ -94,23 +99,22 @@ int run_train(const TrainArgs& args) {
                   (r.step % cfg.train.log_every == 0 || r.step == 1 || last || m.contains("val_loss"))))
       fmt::print("{}\n", progress_line(r, secs, job->total_steps, alloc.stats(), m, clock));
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
-    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop)
+    const int signal = signals.received();  // read once: the checkpoint and the exit agree
+    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal)
       save_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml);
+    if (signal && !last) {
+      fmt::print(stderr, "{}\n", interrupted_message(signal, r.step, ckpt, a));
+      return 128 + signal;
+    }
     if (stop && !last) {
       fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), r.step);
       return 0;
     }
   }
-  if (cfg.lora.r > 0) {  // LoRA: the adapter in PEFT's layout, not the frozen base
-    save_peft_adapter(cfg.out_dir, *job->model, job->lora, cfg.model_init);
-    fmt::print("saved the LoRA adapter {}/adapter_model.safetensors and adapter_config.json; peak memory {} counted, {} resident\n",
-               cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
-  } else {
-    save_causal_lm(cfg.out_dir, *job->model);
-    fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n",
-               cfg.out_dir, format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
-  }
-  copy_tokenizer_files(tokenizer_source(cfg), cfg.out_dir);
+  const std::string saved = save_run_model(cfg, *job);  // cli/run_model.cpp
+  fmt::print("saved {}; peak memory {} counted, {} resident\n", saved, format_bytes(alloc.stats().total_peak),
+             format_bytes(peak_rss_bytes()));
+  if (signals.received()) return signals.exit_code();  // came after the last step: all is saved
   print_sample(*job->model, *job->tokenizer, cfg);
   return 0;
 }

@@ -9,10 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/report.h"
+#include "cli/run_dir.h"
+#include "cli/signals.h"
 #include "cli/vision_commands.h"
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/process_memory.h"
+#include "io/atomic_dir.h"
 #include "train/checkpoint.h"
 #include "train/vision_job.h"
 
@@ -41,7 +44,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   auto job = make_vision_job(cfg);
   VisionJob& j = *job;
   const std::string ckpt = cfg.out_dir + "/checkpoint", metrics_path = cfg.out_dir + "/metrics.jsonl";
-  fs::create_directories(cfg.out_dir);
+  prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
   const std::string config_yaml = to_yaml(cfg);
   const ImageSet& train = j.data.train->images();
   const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
@@ -56,11 +59,13 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   print_batchnorm_note(cfg);
 
   if (a.resume) {
-    if (!checkpoint_exists(ckpt)) throw FormatError(fmt::format("--resume: there is no checkpoint in {}", ckpt));
-    CheckpointInfo info = load_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer);
+    const std::string found = find_checkpoint(ckpt);
+    if (found.empty())
+      throw FormatError(fmt::format("--resume: there is no complete checkpoint in {}; start afresh with --overwrite", ckpt));
+    CheckpointInfo info = load_checkpoint(found, *j.model, *j.optimizer, *j.trainer);
     if (info.config_yaml != config_yaml)
       fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
-    fmt::print("  resumed from {} at step {}\n", ckpt, j.trainer->steps_done());
+    fmt::print("  resumed from {} at step {}\n", found, j.trainer->steps_done());
     trim_metrics(metrics_path, j.trainer->steps_done());
   } else {
     std::ofstream(metrics_path, std::ios::trunc);
@@ -71,12 +76,13 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   const Precision precision = parse_precision(cfg.train.precision);
   const auto run_start = std::chrono::steady_clock::now();
   int64_t run_steps = 0;
+  const RunClock clock{.start = run_start, .first_step = j.trainer->steps_done()};
+  StopSignals signals;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130/143
   while (j.trainer->steps_done() < j.total_steps) {
     const int64_t epoch_before = j.trainer->samples_done() / train.count;
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = j.trainer->step(j.next_window());  // train.epochs: cut at the epoch's end
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const RunClock clock{.start = run_start, .first_step = j.trainer->steps_done()};
     ++run_steps;
     const bool last = r.step == j.total_steps;
     const double epoch = static_cast<double>(j.trainer->samples_done()) / train.count;
@@ -100,17 +106,22 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     }
     metrics << m.dump() << "\n" << std::flush;
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
-    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop)
+    const int signal = signals.received();  // read once: the checkpoint and the exit agree
+    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop || signal)
       save_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml);
+    if (signal && !last) {
+      fmt::print(stderr, "{}\n", interrupted_message(signal, r.step, ckpt, a));
+      return 128 + signal;
+    }
     if (stop && !last) {
       fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), r.step);
       return 0;
     }
   }
-  save_image_classifier(cfg.out_dir, *j.model, j.info);
+  write_model_folder(cfg.out_dir, [&](const std::string& staging) { save_image_classifier(staging, *j.model, j.info); });
   fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n", cfg.out_dir,
              format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
-  return 0;
+  return signals.received() ? signals.exit_code() : 0;  // a signal after the last step: all is saved
 }
 
 }  // namespace bb

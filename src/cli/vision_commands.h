@@ -15,6 +15,7 @@ int run_eval_vision(const EvalArgs& a);
 
 struct ExportArgs {
   std::string model_dir, format = "onnx", out;  // out: DIR/model.onnx when empty
+  bool overwrite = false;  // replace an existing file at out (never one of the model's own)
 };
 int run_export(const ExportArgs& a);
 

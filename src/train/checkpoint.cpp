@@ -1,4 +1,5 @@
-// Checkpoint folder layout: model.safetensors, optimizer.safetensors, trainer.json.
+// Checkpoint folder layout: model.safetensors, optimizer.safetensors, trainer.json, and
+// manifest.json written last (the completeness marker); written aside and swapped in whole.
 #include "train/checkpoint.h"
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 
 #include "backend/backend.h"
 #include "core/error.h"
+#include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "train/trainer_record.h"
@@ -17,12 +19,54 @@ namespace bb {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-bool checkpoint_exists(const std::string& dir) { return fs::exists(dir + "/trainer.json"); }
+
+namespace {
+
+const char* kManifest = "manifest.json";
+
+// The completeness marker, written last: the step and each file's size. A folder without it,
+// or whose files differ from it, is a write that did not finish.
+void write_manifest(const std::string& dir, int64_t optimizer_steps) {
+  json files = json::object();
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "trainer.json"})
+    files[f] = static_cast<int64_t>(fs::file_size(fs::path(dir) / f));
+  json m = {{"format", "bigbatch checkpoint"}, {"optimizer_steps", optimizer_steps}, {"files", files}};
+  write_text_atomic(dir + "/" + kManifest, m.dump(2) + "\n");
+}
+
+}  // namespace
+
+int64_t complete_checkpoint_steps(const std::string& dir) {
+  const fs::path manifest = fs::path(dir) / kManifest;
+  std::error_code ec;
+  if (!fs::is_regular_file(manifest, ec)) return -1;
+  json m = json::parse(read_text_file(manifest.string()), nullptr, false);
+  if (m.is_discarded() || !m.is_object() || !m.contains("files") || !m["files"].is_object() ||
+      !m.contains("optimizer_steps") || !m["optimizer_steps"].is_number_integer())
+    return -1;
+  for (const auto& [name, size] : m["files"].items()) {
+    const auto actual = fs::file_size(fs::path(dir) / name, ec);
+    if (ec || !size.is_number_integer() || static_cast<int64_t>(actual) != size.get<int64_t>()) return -1;
+  }
+  return m["optimizer_steps"].get<int64_t>();
+}
+
+std::string find_checkpoint(const std::string& dir) {
+  std::string best;
+  int64_t best_steps = -1;
+  for (const std::string& candidate : {dir, dir + ".old"}) {
+    const int64_t steps = complete_checkpoint_steps(candidate);
+    if (steps > best_steps) best = candidate, best_steps = steps;
+  }
+  return best;
+}
+
+bool checkpoint_exists(const std::string& dir) { return !find_checkpoint(dir).empty(); }
 
 void save_checkpoint(const std::string& dir, const Module& model, Optimizer& opt,
                      const Trainer& trainer, const std::string& config_yaml) {
-  const std::string tmp = dir + ".tmp", old = dir + ".old";
-  fs::remove_all(tmp);
+  const std::string tmp = dir + ".tmp";
+  fs::remove_all(tmp);  // a write that was killed; never read as a checkpoint
   fs::create_directories(tmp);
   save_safetensors(tmp + "/model.safetensors", model.named_parameters());
   save_safetensors(tmp + "/optimizer.safetensors", opt.state());
@@ -33,14 +77,16 @@ void save_checkpoint(const std::string& dir, const Module& model, Optimizer& opt
             {"clean_steps", trainer.scaler().clean_steps()},
             {"config", config_yaml}};
   write_text_atomic(tmp + "/trainer.json", j.dump(2) + "\n");
-  // Swap folders so that one complete checkpoint exists at every moment.
-  fs::remove_all(old);
-  if (fs::exists(dir)) fs::rename(dir, old);
-  fs::rename(tmp, dir);
-  fs::remove_all(old);
+  write_manifest(tmp, opt.steps());
+  fsync_dir(tmp);
+  replace_dir_atomic(tmp, dir);  // one complete checkpoint exists at every moment
+  fs::remove_all(dir + ".old");  // left by a swap without RENAME_EXCHANGE, now superseded
 }
 
 CheckpointInfo load_checkpoint(const std::string& dir, Module& model, Optimizer& opt, Trainer& trainer) {
+  if (complete_checkpoint_steps(dir) < 0)
+    throw FormatError(fmt::format("{} is not a complete checkpoint ({} is missing or names files that differ)", dir,
+                                  kManifest));
   const std::string path = dir + "/trainer.json";
   if (!fs::exists(path)) throw FormatError(fmt::format("no checkpoint in {} (trainer.json is missing)", dir));
   try {

@@ -1,6 +1,7 @@
 // Training checkpoints: everything needed to continue a run bit for bit (weights, optimizer
 // state, step counters, loss scale, data cursor). Written at optimizer-step boundaries into
-// a temporary folder that replaces the previous checkpoint only once complete.
+// "<dir>.tmp", completed by manifest.json, and swapped in for the previous checkpoint in one
+// step (docs/notes/crash-safety.md).
 #pragma once
 #include <string>
 
@@ -23,6 +24,12 @@ void save_checkpoint(const std::string& dir, const Module& model, Optimizer& opt
                      const Trainer& trainer, const std::string& config_yaml);
 // Restores model weights, optimizer state and the trainer's position; returns what it read.
 CheckpointInfo load_checkpoint(const std::string& dir, Module& model, Optimizer& opt, Trainer& trainer);
+// The newest complete checkpoint of `dir`: dir itself or "<dir>.old" (kept during a swap on a
+// filesystem without RENAME_EXCHANGE); empty when neither is complete. "<dir>.tmp" is never one.
+std::string find_checkpoint(const std::string& dir);
 bool checkpoint_exists(const std::string& dir);
+// The optimizer steps of a complete checkpoint folder (manifest.json present and its files of
+// the sizes it names); -1 for anything else.
+int64_t complete_checkpoint_steps(const std::string& dir);
 
 }  // namespace bb

@@ -70,7 +70,7 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
 TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   std::string out = ::testing::TempDir() + "/bb_plan_run";
   std::filesystem::remove_all(out);
-  CliResult r = run_cli(std::string("train ") + kModel + "out_dir=" + out + " --memory-budget " + kBudget);
+  CliResult r = run_cli(std::string("train ") + kModel + "out_dir=" + out + " --overwrite --memory-budget " + kBudget);
   ASSERT_EQ(r.code, 0) << r.output;
   const double predicted = mib(r.output, R"(predicted peak ([0-9.]+) (MiB|GiB))");
   const double counted_plan = mib(r.output, R"(\(([0-9.]+) (MiB|GiB) counted \+)");
