@@ -7,6 +7,7 @@
 #include <map>
 
 #include "backend/matmul_rate.h"
+#include "backend/meta/meta_backend.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "models/causal_lm.h"
@@ -14,6 +15,10 @@
 
 namespace bb {
 namespace {
+
+// The work around the matmuls (norms, softmax, casts, the optimizer) as a share of the
+// products' time. Measured on the default job (4 x 128, T 128) and GPT-small shapes.
+constexpr double kAroundTheProducts = 1.25;
 
 // Full-length token windows on the meta device: every target counts (the worst case for
 // padded documents too).
@@ -33,33 +38,40 @@ class MetaTokens final : public Dataset {
   int64_t seq_;
 };
 
-// Matmul rate (FLOP/s) at the shape of a block's widest product for B*T rows, measured on
-// the CPU in a few milliseconds and cached.
-double matmul_rate(int64_t rows, int64_t width, DType dtype) {
-  static std::map<std::tuple<int64_t, int64_t, DType>, double> cache;
-  auto key = std::make_tuple(rows, width, dtype);
+// The matmul rate (FLOP/s) of one dtype at the model's width: a (2048 x C) x (C x 4C)
+// product, best of ten calls, measured once per process. One rate for every plan of a
+// precision keeps their order a matter of FLOPs, not of timing noise at each plan's shape.
+double matmul_rate(int64_t width, DType dtype) {
+  static std::map<std::pair<int64_t, DType>, double> cache;
+  auto key = std::make_pair(width, dtype);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  return cache[key] = measure_matmul_flops(std::min<int64_t>(rows, 4096), width, 4 * width, dtype, 3);
+  return cache[key] = measure_matmul_flops(2048, width, 4 * width, dtype, 10);
 }
 
-// Training FLOPs of one optimizer step: 6 per matmul parameter and token, attention, and
-// the forward work that checkpointing replays.
-double step_seconds(const RunConfig& cfg, int64_t micro, int64_t accum, const std::string& policy,
-                    const std::string& precision) {
-  const auto& m = cfg.model;
-  const double L = m.n_layer, C = m.n_embd, T = m.block_size, V = m.vocab_size;
-  const double block_params = 12.0 * C * C, tokens = double(micro) * accum * T;
-  const double attention = 12.0 * L * T * C;  // forward + backward, per token
-  double flop = tokens * (6.0 * (L * block_params + V * C) + attention);
-  CheckpointPolicy p = CheckpointPolicy::parse(policy);
-  double replayed = 0;
-  for (int64_t i = 0; i < m.n_layer; ++i) replayed += p.wraps(i) ? 1 : 0;
-  flop += tokens * replayed * (2.0 * block_params + attention / 3.0);
+// The step's FLOPs (counted in the dry run) at the matmul rate of its compute dtype, plus the
+// work around the products (norms, softmax, casts, the optimizer) as a fixed share of it.
+double step_seconds(double flops, int64_t width, const std::string& precision) {
   const DType dt = compute_dtype(parse_precision(precision));
-  const double rate = matmul_rate(micro * m.block_size, m.n_embd, dt == DType::F16 ? DType::F32 : dt);
-  // Everything around the matmuls (norms, attention's softmax, the optimizer) is taken as a
-  // fixed share, measured at about 25% of the step on GPT-small.
-  return flop / rate * 1.25;
+  const double rate = matmul_rate(width, dt == DType::F16 ? DType::F32 : dt);
+  return flops / rate * kAroundTheProducts;
+}
+
+// Whether plan a beats plan b. Predicted times within 5% of each other are a tie (the matmul
+// rates they rest on are measured, and noise must not decide); a tie goes to fewer FLOPs
+// (less replay), then no recomputation at all, then the more exact precision (fp32, bf16, fp16), then the larger
+// micro-batch (fewer, larger products), then the smaller peak.
+bool faster(const PlanRow& a, const PlanRow& b) {
+  const double lo = std::min(a.step_seconds, b.step_seconds), hi = std::max(a.step_seconds, b.step_seconds);
+  if (hi > lo * 1.05) return a.step_seconds < b.step_seconds;
+  if (a.step_flops != b.step_flops) return a.step_flops < b.step_flops;
+  // Equal products: selective still recomputes norms and activations, none nothing.
+  auto recompute = [](const std::string& p) { return p == "none" ? 0 : 1; };
+  if (recompute(a.checkpointing) != recompute(b.checkpointing))
+    return recompute(a.checkpointing) < recompute(b.checkpointing);
+  auto exactness = [](const std::string& p) { return p == "fp32" ? 0 : p == "bf16" ? 1 : 2; };
+  if (exactness(a.precision) != exactness(b.precision)) return exactness(a.precision) < exactness(b.precision);
+  if (a.micro_batch != b.micro_batch) return a.micro_batch > b.micro_batch;
+  return a.predicted_bytes() < b.predicted_bytes();
 }
 
 std::vector<int64_t> micro_batch_candidates(int64_t effective) {
@@ -73,7 +85,8 @@ std::vector<int64_t> micro_batch_candidates(int64_t effective) {
 
 int64_t PlanRow::predicted_bytes() const { return memory.total_peak + overhead; }
 
-MemoryStats dry_run(const RunConfig& cfg) {
+MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work) {
+  auto& counter = static_cast<MetaBackend&>(backend_for(Device::Meta));
   Allocator& meta = Allocator::of(Device::Meta);
   meta.empty_cache();
   meta.reset_peaks();
@@ -89,7 +102,19 @@ MemoryStats dry_run(const RunConfig& cfg) {
     // micro-batches a step reach the peak, every further one repeats the same allocations.
     const int64_t samples = std::min<int64_t>(cfg.train.grad_accum_steps, 2) * cfg.train.micro_batch_size;
     trainer.step(samples);
+    const double before_second = counter.flops().total();
     trainer.step(samples);
+    if (work) {
+      // The second step's work, for min(K, 2) micro-batches: each micro-batch does the same.
+      const int64_t micro = std::min<int64_t>(cfg.train.grad_accum_steps, 2);
+      work->step_flops = (counter.flops().total() - before_second) / double(micro) *
+                         double(cfg.train.grad_accum_steps);
+      for (const auto& [name, p] : model->named_parameters())
+        if (p.ndim() == 2) {  // the token embedding comes first: (V, C)
+          work->width = p.dim(1);
+          break;
+        }
+    }
   }
   MemoryStats s = meta.stats();
   for (int c = 0; c < kNumCategories; ++c) s.peak[c] -= before.live[c];
@@ -121,16 +146,18 @@ Plan make_plan(const PlanRequest& req) {
         row.checkpointing = policy;
         row.precision = precision;
         row.overhead = req.overhead;
-        row.memory = dry_run(apply_plan(req.cfg, row));
+        DryRunWork work;
+        row.memory = dry_run(apply_plan(req.cfg, row), &work);
         row.fits = row.predicted_bytes() <= req.budget;
-        row.step_seconds = step_seconds(req.cfg, b, row.accum, policy, precision);
+        row.step_flops = work.step_flops;
+        row.step_seconds = step_seconds(work.step_flops, work.width, precision);
         plan.rows.push_back(row);
       }
     }
   }
   for (int i = 0; i < int(plan.rows.size()); ++i) {
     const PlanRow& r = plan.rows[i];
-    if (r.fits && (plan.best < 0 || r.step_seconds < plan.rows[plan.best].step_seconds)) plan.best = i;
+    if (r.fits && (plan.best < 0 || faster(r, plan.rows[plan.best]))) plan.best = i;
     if (plan.smallest < 0 || r.predicted_bytes() < plan.rows[plan.smallest].predicted_bytes()) plan.smallest = i;
   }
   return plan;

@@ -24,6 +24,7 @@ struct PlanRow {
   std::string checkpointing, precision;
   MemoryStats memory;                     // predicted: peak per category and total peak
   double step_seconds = 0;
+  double step_flops = 0;                  // counted in the dry run, checkpoint replays included
   bool fits = false;
   int64_t predicted_bytes() const;        // counted peak + the request's overhead
   int64_t overhead = 0;
@@ -40,7 +41,11 @@ Plan make_plan(const PlanRequest& request);
 
 // The memory one training step of `cfg` takes on the meta backend (two steps are run, so the
 // steady state with gradient buffers in place is included).
-MemoryStats dry_run(const RunConfig& cfg);
+struct DryRunWork {
+  double step_flops = 0;  // one optimizer step's products (matmul, attention, conv), in FLOPs
+  int64_t width = 0;      // the model's width (the token embedding's columns)
+};
+MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work = nullptr);
 
 // cfg with a row's micro-batch, accumulation, checkpointing and precision.
 RunConfig apply_plan(const RunConfig& cfg, const PlanRow& row);

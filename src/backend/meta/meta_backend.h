@@ -1,6 +1,8 @@
 // The meta backend: tensors have shapes and dtypes but no data, and no kernel runs. Ops do
 // all their allocations before calling a kernel, so a forward and backward here counts the
-// same bytes as on the CPU: this is the planner's dry run.
+// same bytes as on the CPU: this is the planner's dry run. It also counts the floating-point
+// work of the products (matmul, attention, conv) that would have run, so the planner's time
+// model sees the real architecture, LoRA and checkpoint replays included.
 #pragma once
 #include "backend/backend.h"
 
@@ -10,8 +12,16 @@ class MetaBackend final : public Backend {
  public:
   std::string_view name() const override { return "meta"; }
   // The CPU backend widens f16 operands (and an f16 output) into f32 workspace for the call.
+  // Multiply-adds counted twice, as FLOP figures are quoted.
+  struct Flops {
+    double matmul = 0, attention = 0, conv = 0;
+    double total() const { return matmul + attention + conv; }
+  };
+  Flops flops() const { return flops_; }
+
   void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
               const MatmulArgs& args) override {
+    flops_.matmul += 2.0 * double(args.batch) * double(args.m) * double(args.n) * double(args.k);
     if (a.dtype() != DType::F16) return;
     const Tensor a32 = workspace(a.numel()), b32 = workspace(b.numel());
     if (c.dtype() == DType::F16) workspace(c.numel());
@@ -49,11 +59,13 @@ class MetaBackend final : public Backend {
   void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) override {}
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args,
                  const Tensor& out, const Tensor& lse) override {
+    flops_.attention += attention_flops(args);  // S = Q K^T and O = P V
     workspace(attention_scratch_floats(args, q.dtype(), false));
   }
   void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                           const Tensor& lse, const Tensor& dout, const AttentionArgs& args,
                           const Tensor& dq, const Tensor& dk, const Tensor& dv) override {
+    flops_.attention += 2.5 * attention_flops(args);  // S again, dV, dP, dQ and dK
     workspace(attention_scratch_floats(args, q.dtype(), true));
   }
   void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
@@ -65,11 +77,11 @@ class MetaBackend final : public Backend {
            float weight_decay, bool nesterov) override {}
   bool has_nonfinite(const Tensor& t) override { return false; }
   void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
-              const ConvArgs& a) override {}
+              const ConvArgs& a) override { flops_.conv += conv_flops(a); }
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
-                            const ConvArgs& a) override {}
+                            const ConvArgs& a) override { flops_.conv += conv_flops(a); }
   void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Tensor& dw,
-                               const Tensor& dbias, const ConvArgs& a) override {}
+                               const Tensor& dbias, const ConvArgs& a) override { flops_.conv += conv_flops(a); }
   void max_pool2d(const Tensor& x, const Tensor& y, const PoolArgs& a) override {}
   void max_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx,
                            const PoolArgs& a) override {}
@@ -89,6 +101,16 @@ class MetaBackend final : public Backend {
                           const Tensor& mean, const Tensor& rstd, int64_t groups,
                           const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) override {}
  private:
+  // Two products of (T x T x D) per head, halved by a causal mask.
+  static double attention_flops(const AttentionArgs& a) {
+    const double per_head = 4.0 * double(a.seq) * double(a.seq) * double(a.head_dim);
+    return double(a.batch) * double(a.heads) * per_head * (a.causal ? 0.5 : 1.0);
+  }
+  static double conv_flops(const ConvArgs& a) {
+    return 2.0 * double(a.n) * double(a.oh) * double(a.ow) * double(a.o) * double(a.c / a.groups) *
+           double(a.kh) * double(a.kw);
+  }
+  Flops flops_;
   // Counts (and at once releases) what a CPU kernel takes as workspace during the call.
   static Tensor workspace(int64_t floats) {
     return Tensor::empty(Shape{floats}, DType::F32, Device::Meta, Category::Workspace);

@@ -1,0 +1,81 @@
+// The planner's time model rests on the FLOPs of the dry run itself: every product the
+// meta backend would have run, for the real architecture (GPT-2's 12 C^2 a block, Llama's
+// grouped key/value heads and SwiGLU), LoRA (no weight gradient for the frozen base) and
+// checkpoint replays. Checked against the analytic counts.
+#include <gtest/gtest.h>
+
+#include "train/config.h"
+#include "train/planner.h"
+
+namespace bb {
+namespace {
+
+double work_of(const std::vector<std::string>& overrides) {
+  DryRunWork w;
+  dry_run(load_run_config("", overrides), &w);
+  return w.step_flops;
+}
+
+const std::vector<std::string> kGpt2 = {"model.n_layer=2", "model.n_head=4", "model.n_embd=64",
+                                        "model.block_size=32", "train.micro_batch_size=4",
+                                        "train.grad_accum_steps=3"};
+
+// Forward 2, backward 4 per weight and token; attention two (T x T x D) products per head
+// forward (causal: half), 2.5 times that backward.
+double analytic(double tokens, double seqs, double layers, double block_weights, double head, double t,
+                double c) {
+  return 6.0 * tokens * (layers * block_weights + head) + 3.5 * seqs * layers * 2.0 * t * t * c;
+}
+
+TEST(PlanWork, Gpt2StepFlopsAreTheAnalyticCount) {
+  const double c = 64, t = 32, seqs = 12, tokens = seqs * t;
+  EXPECT_NEAR(work_of(kGpt2), analytic(tokens, seqs, 2, 12 * c * c, 257 * c, t, c), 1.0);
+}
+
+TEST(PlanWork, FullCheckpointingAddsOneForwardOfEveryBlock) {
+  const double c = 64, t = 32, seqs = 12, tokens = seqs * t;
+  auto full = kGpt2;
+  full.push_back("train.checkpointing=full");
+  const double replay = 2.0 * tokens * 2 * 12 * c * c + seqs * 2 * 2.0 * t * t * c;
+  EXPECT_NEAR(work_of(full) - work_of(kGpt2), replay, 1.0);
+}
+
+TEST(PlanWork, LlamaCountsItsOwnArchitecture) {
+  // 4 query heads of 16 over 64 channels, 2 key/value heads, MLP 160, untied head.
+  const std::vector<std::string> llama = {"model.type=llama", "model.n_layer=2", "model.n_head=4",
+                                          "model.n_kv_head=2", "model.n_embd=64", "model.intermediate_size=160",
+                                          "model.block_size=32", "train.micro_batch_size=4",
+                                          "train.grad_accum_steps=3"};
+  const double c = 64, t = 32, seqs = 12, tokens = seqs * t;
+  const double block = c * c + 2 * c * 32 + c * c + 3 * c * 160;
+  EXPECT_NEAR(work_of(llama), analytic(tokens, seqs, 2, block, 257 * c, t, c), 1.0);
+}
+
+TEST(PlanWork, LoraSkipsTheFrozenWeightsGradients) {
+  auto lora = kGpt2;
+  lora.push_back("lora.r=4");
+  const double full = work_of(kGpt2), adapted = work_of(lora);
+  EXPECT_LT(adapted, full);
+  // At least the frozen blocks' weight gradients (2 per weight and token) are gone.
+  const double tokens = 12 * 32, c = 64;
+  EXPECT_LT(adapted, full - 0.9 * 2.0 * tokens * 2 * 12 * c * c);
+}
+
+TEST(PlanWork, TheChoiceIsTheSameEachTime) {
+  PlanRequest req;
+  req.cfg = load_run_config("", kGpt2);
+  req.budget = int64_t(1) << 30;
+  const Plan a = make_plan(req), b = make_plan(req);
+  ASSERT_GE(a.best, 0);
+  EXPECT_EQ(a.best, b.best);
+  // Equal products tie whatever the timing: no recomputation, then fp32, then the largest
+  // micro-batch.
+  const PlanRow& r = a.rows[a.best];
+  if (r.precision == "fp32") {
+    EXPECT_EQ(r.checkpointing, "none");
+    EXPECT_EQ(r.micro_batch, 12);
+  }
+}
+
+}  // namespace
+}  // namespace bb
