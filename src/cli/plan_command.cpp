@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/process_memory.h"
 #include "train/planner.h"
+#include "train/vision_job.h"
 
 namespace bb {
 namespace {
@@ -49,6 +50,9 @@ int run_plan(const PlanArgs& a) {
     config.clear();
   }
   RunConfig cfg = load_run_config(config, overrides);
+  if (is_vision_model_type(cfg.model_type))
+    throw ConfigError(fmt::format("bigbatch plan plans language models only, and model.type '{}' is a vision model",
+                                  cfg.model_type));
   const int64_t budget = parse_bytes(a.memory);
   Plan plan = plan_for(cfg, budget, a.precisions, a.policies);
   fmt::print("plan for an effective batch of {} sequences of {} tokens in {} (fixed process overhead {}):\n",

@@ -34,7 +34,14 @@ int run_train(const TrainArgs& args) {
     a.config.clear();
   }
   RunConfig cfg = load_run_config(a.config, a.overrides);
-  if (is_vision_model_type(cfg.model_type)) return run_train_vision(a, cfg);  // cli/train_vision.cpp
+  if (is_vision_model_type(cfg.model_type)) {
+    // The planner plans language models only; a budget must not be accepted and then ignored.
+    if (!a.memory_budget.empty())
+      throw ConfigError(fmt::format("--memory-budget plans language models only, and model.type '{}' is a vision "
+                                    "model: set train.micro_batch_size and train.checkpointing yourself",
+                                    cfg.model_type));
+    return run_train_vision(a, cfg);  // cli/train_vision.cpp
+  }
   if (!a.memory_budget.empty()) cfg = plan_to_budget(cfg, parse_bytes(a.memory_budget));
   auto job = make_job(cfg);
   const std::string ckpt = cfg.out_dir + "/checkpoint";
