@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds in Release and runs the whole test suite with CTest.
+# Installs the dependencies, then builds and runs every test: the Release suite, the same
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer (leak checks included, every
+# report fatal), and a short run of each libFuzzer harness. Each part prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$(nproc)"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-ctest --test-dir build --output-on-failure -j 1
+timed() {
+  local name="$1" start=$SECONDS
+  shift
+  "$@"
+  echo "== $name: $((SECONDS - start)) s"
+}
+
+timed setup bash scripts/setup.sh
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+timed "release build" cmake --build build -j "$(nproc)"
+timed "release suite" ctest --test-dir build --output-on-failure -j 1
+
+# The sanitized suite: the same tests, built with -fsanitize=address,undefined at -O1.
+# LeakSanitizer runs at every exit, so each CLI test's run of the binary is leak-checked.
+cmake --preset sanitize
+timed "sanitized build" cmake --build build-san -j "$(nproc)"
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  timed "sanitized suite" ctest --test-dir build-san --output-on-failure -j 1
+
+timed "fuzz smoke" bash scripts/fuzz_smoke.sh
