@@ -164,7 +164,7 @@ ChildExit signal_run(const std::string& args, const std::string& out, int sig, i
 }
 
 void interrupt_then_resume(int sig, const char* name, int code) {
-  const int steps = 60;
+  const int steps = 30;
   static const std::string ref = [] {
     const std::string dir = ::testing::TempDir() + "/bb_signal_ref";
     fs::remove_all(dir);
@@ -210,6 +210,27 @@ TEST(CliCrash, SecondSignalStopsAtOnceAndTheLastCheckpointStaysUsable) {
   CliResult r = run_cli(tiny(out, 6, 1) + " --resume");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+}
+
+TEST(CliCrash, VisionRunStopsOnSigtermWithACheckpointAndResumes) {
+  const char* fashion = "/usr/share/datasets/fashion-mnist";
+  ASSERT_TRUE(fs::exists(std::string(fashion) + "/train-images-idx3-ubyte.gz")) << "run scripts/setup.sh";
+  const std::string out = ::testing::TempDir() + "/bb_signal_vision", log = out + ".log";
+  fs::remove_all(out);
+  const std::string args = std::string("train model.type=resnet model.width=0.25 data.format=fashion-mnist data.path=") +
+                           fashion + " data.limit=64 data.test_limit=8 train.micro_batch_size=8 train.epochs=3 "
+                           "train.checkpoint_every=0 train.log_every=1 out_dir=" + out;
+  ChildExit e = signal_run(args, out, SIGTERM, 1, log, 2);
+  const std::string output = read_file(log);
+  EXPECT_EQ(e.code, 143) << output;
+  EXPECT_NE(output.find("interrupted by SIGTERM after step"), std::string::npos) << output;
+  EXPECT_NE(output.find(" --resume"), std::string::npos) << output;
+  expect_checkpoint_complete(out + "/checkpoint");
+  ASSERT_TRUE(fs::exists(out + "/checkpoint/manifest.json"));
+  CliResult r = run_cli(args + " --resume");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + out + "/checkpoint"), std::string::npos) << r.output;
+  EXPECT_EQ(metrics_by_step(out).size(), 6u);  // 3 epochs of 2 steps (K 4 x 8 images), each once
 }
 
 }  // namespace
