@@ -43,7 +43,8 @@ LlamaConfig parse_llama_config(const std::string& text, const std::string& path)
   c.bos_token_id = f.integer("bos_token_id", -1);
   c.eos_token_id = f.integer("eos_token_id", -1);
   if (j.contains("head_dim") && !j["head_dim"].is_null() &&
-      f.integer("head_dim", 0) * c.num_attention_heads != c.hidden_size)
+      (f.integer("head_dim", 0) != c.hidden_size / c.num_attention_heads ||
+       c.hidden_size % c.num_attention_heads != 0))
     throw FormatError(fmt::format("{}: field 'head_dim' other than hidden_size / num_attention_heads is not supported", path));
   // Settings of transformers' LlamaModel that would change what the model computes: only
   // the values of the plain architecture are implemented.

@@ -70,6 +70,9 @@ TEST(HfConfigFields, LlamaVariantsAreRefused) {
   // A mistyped flag is a FormatError too (it used to escape as a JSON type error).
   expect_error_naming([&] { llama_with({{"attention_bias", "no"}}); }, {"llama/config.json", "attention_bias"});
   expect_error_naming([&] { llama_with({{"attention_dropout", 0.1}}); }, {"llama/config.json", "attention_dropout"});
+  // head_dim * num_attention_heads used to overflow: (2^62 + 16) * 4 wraps to 64 = hidden_size.
+  expect_error_naming([&] { llama_with({{"head_dim", (int64_t(1) << 62) + 16}}); }, {"llama/config.json", "head_dim"});
+  EXPECT_NO_THROW(llama_with({{"head_dim", 16}}));
 }
 
 TEST(HfConfigFields, ImpossibleSizesAreOneSentence) {
