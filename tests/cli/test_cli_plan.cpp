@@ -64,7 +64,8 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
   EXPECT_GT(refused, 0) << "the budget does not bind\n" << r.output;
   ASSERT_GE(chosen, 0) << r.output;
   EXPECT_TRUE(rows[chosen].fits);
-  EXPECT_EQ(rows[chosen].seconds, fastest_fit) << r.output;  // nothing that fits is faster
+  // Nothing that fits is faster, beyond the planner's tie of 5% (and the printed rounding).
+  EXPECT_LE(rows[chosen].seconds, fastest_fit * 1.05 + 0.001) << r.output;
 }
 
 TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
