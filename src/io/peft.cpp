@@ -22,6 +22,7 @@ using nlohmann::json;
 namespace {
 constexpr const char* kPrefix = "base_model.model.";
 constexpr int64_t kMaxRank = 1 << 16;
+constexpr size_t kMaxRegexDigits = 6;
 }
 
 std::string hf_module_path(const CausalLM& model, const std::string& path) {
@@ -51,6 +52,13 @@ LoraOptions parse_peft_config(const std::string& text, const std::string& path) 
   if (t.is_string()) {
     o.target_regex = t.get<std::string>();
     if (o.target_regex.empty()) throw FormatError(fmt::format("{}: field 'target_modules' is empty", path));
+    // std::regex reads a repeat count or back-reference number into an int that overflows
+    // for long digit runs; no module name needs one that large.
+    size_t digits = 0;
+    for (char ch : o.target_regex)
+      if ((digits = (ch >= '0' && ch <= '9') ? digits + 1 : 0) > kMaxRegexDigits)
+        throw FormatError(fmt::format("{}: field 'target_modules' holds a number of more than {} digits", path,
+                                      kMaxRegexDigits));
     try {
       std::regex check(o.target_regex);
     } catch (const std::regex_error& e) {

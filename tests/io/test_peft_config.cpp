@@ -63,6 +63,9 @@ TEST(PeftConfig, UnimplementedSettingsAreRefused) {
       {"lora_dropout", 1.5},
       {"r", 0},
       {"target_modules", "(c_attn"},
+      // found by fuzz_peft_config: std::regex overflowed an int reading these numbers
+      {"target_modules", "c_attn\\8888888888888888888888"},
+      {"target_modules", "c_at{1,88888888888888888888}n"},
       {"target_modules", json::array()},
   };
   for (const auto& [key, value] : bad) {
