@@ -101,11 +101,7 @@ TEST(Fp16, CheckpointKeepsTheScalerState) {
   GPT2 model(tiny_config(), 7);
   AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{});
   SingleProcess comm;
-  int64_t calls = 0;
-  LossFn loss = [&](const Batch& b, const Context& ctx, int64_t* n) {
-    Tensor l = model.loss(b.tokens, b.targets, ctx, n);
-    return ++calls == 3 ? scale(l, INFINITY) : l;  // the second window overflows
-  };
+  LossFn loss = loss_spoiled_at(model, 3, INFINITY);  // the second window overflows
   const TrainerOptions o{.micro_batch = 2, .grad_accum = 2, .precision = Precision::kFP16};
   Trainer t(loss, opt, data, Schedule{.kind = "constant", .lr = 1e-3f}, o, comm);
   for (int i = 0; i < 4; ++i) t.step();

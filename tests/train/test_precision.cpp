@@ -27,12 +27,8 @@ TEST(Precision, Fp16OverflowSkipsExactlyOneStep) {
   GPT2 model(tiny_config(), 7);
   AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{});
   SingleProcess comm;
-  int64_t calls = 0;
   // Micro-batch 2 of window 3 returns an infinite loss: its gradients overflow.
-  LossFn loss = [&](const Batch& b, const Context& ctx, int64_t* n) {
-    Tensor l = model.loss(b.tokens, b.targets, ctx, n);
-    return ++calls == 2 * 2 + 2 ? scale(l, INFINITY) : l;
-  };
+  LossFn loss = loss_spoiled_at(model, 2 * 2 + 2, INFINITY);
   Trainer t(loss, opt, data, Schedule{.kind = "constant", .lr = 1e-3f},
             TrainerOptions{.micro_batch = 2, .grad_accum = 2, .precision = Precision::kFP16}, comm);
   EXPECT_FLOAT_EQ(t.scaler().scale(), 65536.0f);

@@ -28,12 +28,8 @@ TEST(TrainerGuards, NonFiniteLossStopsNamingTheStep) {
       GPT2 model(tiny_config(), 7);
       AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{});
       SingleProcess comm;
-      int64_t calls = 0;
       // The third window's second micro-batch turns the loss non-finite.
-      LossFn loss = [&](const Batch& b, const Context& ctx, int64_t* n) {
-        Tensor l = model.loss(b.tokens, b.targets, ctx, n);
-        return ++calls == 2 * 2 + 2 ? scale(l, bad) : l;
-      };
+      LossFn loss = loss_spoiled_at(model, 2 * 2 + 2, bad);
       Trainer t(loss, opt, data, Schedule{.kind = "constant", .lr = 1e-3f},
                 TrainerOptions{.micro_batch = 2, .grad_accum = 2, .precision = p}, comm);
       t.step();

@@ -6,6 +6,7 @@
 
 #include "data/dataset.h"
 #include "models/gpt2.h"
+#include "ops/ops.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "train/job.h"
@@ -62,6 +63,16 @@ struct TinyRun {
     return c;
   }
 };
+
+// The model's loss, multiplied by `bad` (inf or nan) at the `at`-th call, counting from 1: a
+// micro-batch whose loss turns non-finite (an fp16 overflow, a diverging fp32 run).
+inline LossFn loss_spoiled_at(const GPT2& model, int64_t at, float bad) {
+  auto calls = std::make_shared<int64_t>(0);
+  return [&model, calls, at, bad](const Batch& b, const Context& ctx, int64_t* n) {
+    Tensor l = model.loss(b.tokens, b.targets, ctx, n);
+    return ++*calls == at ? scale(l, bad) : l;
+  };
+}
 
 // max |a - b| / max |b|
 inline double rel_error(const Tensor& a, const Tensor& b) {
