@@ -14,7 +14,12 @@ namespace bb {
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
     : path_(path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   if (!std::filesystem::is_regular_file(path)) throw FormatError(fmt::format("{} does not exist", path));
-  const auto status = sp_->Load(path);
+  sentencepiece::util::Status status;
+  try {
+    status = sp_->Load(path);
+  } catch (const std::exception& e) {  // the library throws on some malformed models (an empty piece)
+    throw FormatError(fmt::format("{} is not a SentencePiece model ({})", path, e.what()));
+  }
   if (!status.ok())
     throw FormatError(fmt::format("{} is not a SentencePiece model ({})", path, status.ToString()));
   vocab_size_ = sp_->GetPieceSize();

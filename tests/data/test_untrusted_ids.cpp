@@ -10,6 +10,7 @@
 #include "data/bpe_tokenizer.h"
 #include "data/byte_level.h"
 #include "data/instruct_dataset.h"
+#include "data/sentencepiece_tokenizer.h"
 #include "data/tokenizer_files.h"
 #include "text_files.h"
 
@@ -67,6 +68,13 @@ TEST(UntrustedIds, FifoOrFolderAsDataFileIsRefused) {
   ASSERT_EQ(mkfifo((tok_dir + "/vocab.json").c_str(), 0600), 0);
   write_text(tok_dir + "/merges.txt", "#version: 0.2\n");
   expect_error_naming([&] { load_tokenizer(tok_dir); }, {tok_dir + "/vocab.json", "regular file"});
+}
+
+// Found by fuzz_sentencepiece: libsentencepiece throws its own exception type for a model
+// with an empty piece, which used to escape as something other than a FormatError.
+TEST(UntrustedIds, SentencePieceModelWithAnEmptyPieceIsAFormatError) {
+  const std::string path = std::string(BIGBATCH_FIXTURES) + "/tokenizers/empty_piece.model";
+  expect_error_naming([&] { SentencePieceTokenizer tok(path); }, {path, "not a SentencePiece model"});
 }
 
 }  // namespace
