@@ -29,6 +29,12 @@ std::vector<std::string> plugin_candidates() {
 }
 
 OnnxSerializeFn load_writer() {
+#ifdef BIGBATCH_SANITIZED
+  // AddressSanitizer's runtime refuses RTLD_DEEPBIND (google/sanitizers#611), and without it
+  // the plugin's protobuf would bind to libsentencepiece's copy.
+  throw Error("ONNX export is not available in a build with AddressSanitizer (the writer plugin needs "
+              "RTLD_DEEPBIND, which the sanitizer runtime refuses); use a Release build");
+#endif
   for (const std::string& path : plugin_candidates()) {
     if (!std::filesystem::exists(path)) continue;
     // RTLD_DEEPBIND: the plugin and its libprotobuf bind to their own symbols before the

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <cstdio>
 #include <regex>
 
 #include "run_cli.h"
@@ -26,8 +28,20 @@ const char* kModel =
     "model.n_layer=4 model.n_embd=256 model.n_head=4 model.block_size=128 train.micro_batch_size=8 "
     "train.grad_accum_steps=2 train.steps=3 train.eval_every=0 sample.max_new_tokens=5 ";
 
-const double kBudgetMiB = 140;
-const std::string kBudget = "140MiB";
+// 140 MiB in the Release build: the process's fixed overhead the planner reads (about 57 MiB
+// there) plus 83 MiB for counted memory. Under AddressSanitizer the overhead is its shadow
+// memory and quarantine (over 120 MiB), so the budget is built from the overhead `plan`
+// reports, binding the counted memory the same way in both builds.
+double budget_mib() {
+  static const double budget = [] {
+    CliResult r = run_cli(std::string("plan ") + kModel + "--memory 1GiB --precisions fp32 --checkpointing none");
+    const double overhead = mib(r.output, R"(fixed process overhead ([0-9.]+) (MiB|GiB))");
+    EXPECT_GT(overhead, 0) << r.output;
+    return std::ceil(overhead + 83);
+  }();
+  return budget;
+}
+std::string budget_text() { return std::to_string(int(budget_mib())) + "MiB"; }
 
 struct Row {
   double peak_mib = 0, seconds = 0;
@@ -48,7 +62,7 @@ std::vector<Row> plan_rows(const std::string& text) {
 }
 
 TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
-  CliResult r = run_cli(std::string("plan ") + kModel + "--memory " + kBudget + " --precisions fp32 --checkpointing none,full");
+  CliResult r = run_cli(std::string("plan ") + kModel + "--memory " + budget_text() + " --precisions fp32 --checkpointing none,full");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("activations"), std::string::npos);
   const std::vector<Row> rows = plan_rows(r.output);
@@ -56,7 +70,7 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
   int refused = 0, chosen = -1;
   double fastest_fit = 1e30;
   for (size_t i = 0; i < rows.size(); ++i) {
-    EXPECT_EQ(rows[i].fits, rows[i].peak_mib <= kBudgetMiB) << i << "\n" << r.output;
+    EXPECT_EQ(rows[i].fits, rows[i].peak_mib <= budget_mib()) << i << "\n" << r.output;
     refused += !rows[i].fits;
     if (rows[i].fits) fastest_fit = std::min(fastest_fit, rows[i].seconds);
     if (rows[i].chosen) chosen = static_cast<int>(i);
@@ -71,7 +85,7 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
 TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   std::string out = ::testing::TempDir() + "/bb_plan_run";
   std::filesystem::remove_all(out);
-  CliResult r = run_cli(std::string("train ") + kModel + "out_dir=" + out + " --overwrite --memory-budget " + kBudget);
+  CliResult r = run_cli(std::string("train ") + kModel + "out_dir=" + out + " --overwrite --memory-budget " + budget_text());
   ASSERT_EQ(r.code, 0) << r.output;
   const double predicted = mib(r.output, R"(predicted peak ([0-9.]+) (MiB|GiB))");
   const double counted_plan = mib(r.output, R"(\(([0-9.]+) (MiB|GiB) counted \+)");
@@ -80,8 +94,13 @@ TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   ASSERT_GT(predicted, 0) << r.output;
   ASSERT_GT(resident, 0) << r.output;
   EXPECT_DOUBLE_EQ(counted_plan, counted_run);  // printed to 0.1 MiB; exact in tests/train
-  EXPECT_LE(predicted, kBudgetMiB) << r.output;
-  EXPECT_LE(resident, kBudgetMiB) << r.output;
+  EXPECT_LE(predicted, budget_mib()) << r.output;
+#ifdef BIGBATCH_SANITIZED
+  std::printf("sanitized build: the resident peak (%.1f MiB) is AddressSanitizer's as much as ours; it is "
+              "compared with the prediction in the Release suite only\n", resident);
+  return;
+#endif
+  EXPECT_LE(resident, budget_mib()) << r.output;
   // At most 10% above the prediction (the direction that could pass a budget), at most 25%
   // below it: the fixed overhead keeps 48 MiB for kernel scratch, generous for this small
   // bf16 plan (measured 16% below).

@@ -2,6 +2,7 @@
 // GroupNorm) is saved, exported with `bigbatch export`, run in onnxruntime (node +
 // onnxruntime-node, installed by scripts/setup.sh), and must give bigbatch's logits within
 // 1e-4. A missing node or onnxruntime fails the test: the setup installs them.
+#include "../sanitized.h"
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -63,6 +64,7 @@ void check_equivalence(const std::string& arch, BatchNormMode bn, int64_t channe
   std::filesystem::remove_all(dir);
   save_image_classifier(dir, *model, info);
   auto ex = test::run_cli("export --model " + dir + " --format onnx --out " + dir + "/m.onnx");
+  BB_SKIP_IF_SANITIZED(kNoOnnxUnderAsan);
   ASSERT_EQ(ex.code, 0) << ex.output;
 
   // Pixels in [0, 1], NCHW for ONNX; normalised NHWC for bigbatch.
