@@ -14,13 +14,21 @@ timed() {
 
 timed setup bash scripts/setup.sh
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+# ccache, where it is installed, with paths relative to the checkout: a second clone on the
+# same machine reuses the objects of the first.
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="$PWD"
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
 timed "release build" cmake --build build -j "$(nproc)"
 timed "release suite" ctest --test-dir build --output-on-failure -j 1
 
 # The sanitized suite: the same tests, built with -fsanitize=address,undefined at -O1.
 # LeakSanitizer runs at every exit, so each CLI test's run of the binary is leak-checked.
-cmake --preset sanitize
+cmake --preset sanitize "${launcher[@]}"
 timed "sanitized build" cmake --build build-san -j "$(nproc)"
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
