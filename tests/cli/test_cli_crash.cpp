@@ -152,8 +152,10 @@ ChildExit signal_run(const std::string& args, const std::string& out, int sig, i
     int lines = 0;
     for (std::string l; std::getline(in, l);) ++lines;
     if (lines >= after) {
-      for (int k = 0; k < times; ++k) {  // apart, so that two signals do not merge into one pending
-        if (k) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      // 2 ms apart: the first is handled (a flag set) before the second arrives, so they do
+      // not merge into one pending signal, and the run is still inside its step.
+      for (int k = 0; k < times; ++k) {
+        if (k) std::this_thread::sleep_for(std::chrono::milliseconds(2));
         kill(pid, sig);
       }
       return wait_child(pid);
@@ -204,10 +206,13 @@ TEST(CliCrash, SigtermCheckpointsAndExits143) { interrupt_then_resume(SIGTERM, "
 TEST(CliCrash, SecondSignalStopsAtOnceAndTheLastCheckpointStaysUsable) {
   const std::string out = ::testing::TempDir() + "/bb_signal_twice", log = out + ".log";
   fs::remove_all(out);
-  ChildExit e = signal_run(tiny(out, 400, 1), out, SIGINT, 2, log, 3);
+  // Steps of tens of milliseconds, so that the second signal lands inside the step the first
+  // let finish (a 32-wide model finished step, checkpoint and exit between the two).
+  const std::string wide = " model.n_embd=256 model.n_head=4 model.block_size=128 train.micro_batch_size=8";
+  ChildExit e = signal_run(tiny(out, 400, 1) + wide, out, SIGINT, 2, log, 3);
   EXPECT_EQ(e.signal, SIGINT) << read_file(log);  // ended by the signal, not after a checkpoint
   expect_checkpoint_complete(out + "/checkpoint");
-  CliResult r = run_cli(tiny(out, 6, 1) + " --resume");
+  CliResult r = run_cli(tiny(out, 6, 1) + wide + " --resume");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
 }
