@@ -96,14 +96,8 @@ LoraOptions parse_peft_config(const std::string& text, const std::string& path) 
   return o;
 }
 
-bool peft_targets_module(const LoraOptions& o, const std::string& hf_name) {
-  if (!o.target_regex.empty()) return std::regex_match(hf_name, std::regex(o.target_regex));
-  for (const std::string& t : o.targets)
-    if (hf_name == t || (hf_name.size() > t.size() && hf_name.compare(hf_name.size() - t.size(), t.size(), t) == 0 &&
-                         hf_name[hf_name.size() - t.size() - 1] == '.'))
-      return true;
-  return false;
-}
+// PEFT's rule is the one apply_lora follows, applied here to the Hub's module name.
+bool peft_targets_module(const LoraOptions& o, const std::string& hf_name) { return lora_matches(o, hf_name); }
 
 void save_peft_adapter(const std::string& dir, const CausalLM& model, const LoraOptions& o,
                        const std::string& base_model_name_or_path) {
