@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   v->add_option("config", ver.config, "YAML config file");
   v->add_option("overrides", ver.overrides, "key=value overrides");
   v->add_option("--tolerance", ver.tolerance,
-                "largest relative error accepted (default by precision: fp32 1e-4, bf16 3e-2, fp16 1e-2)");
+                "largest relative error accepted (0: by precision, fp32 1e-4, bf16 3e-2, fp16 1e-2)");
   v->add_flag("--mean-of-means", ver.mean_of_means,
               "accumulate as many tools do (each micro-batch normalised by its own token count, then "
               "averaged): verify must FAIL on data whose micro-batches hold different token counts");
