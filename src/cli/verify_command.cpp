@@ -106,6 +106,9 @@ int run_verify(const VerifyArgs& a) {
     config.clear();
   }
   RunConfig split = load_run_config(config, overrides);
+  if (!(a.tolerance >= 0) || !std::isfinite(a.tolerance))
+    throw ConfigError(fmt::format("verify --tolerance must be a finite number >= 0 (0: the precision's own), got {}",
+                                  a.tolerance));
   const double tolerance = a.tolerance > 0 ? a.tolerance : verify_tolerance(split.train.precision);
   // The update is compared after a plain SGD step (see the note): AdamW's first step divides
   // each gradient by its own magnitude, which turns the rounding of parameters whose exact

@@ -212,7 +212,10 @@ int64_t parse_bytes(const std::string& text) {
   else if (unit == "MB") mult = 1e6;
   else if (unit == "GB") mult = 1e9;
   else throw ConfigError(fmt::format("'{}' has an unknown unit '{}' (use B, KiB, MiB, GiB, KB, MB, GB)", text, unit));
-  if (value <= 0) throw ConfigError(fmt::format("memory size '{}' must be positive", text));
+  if (!(value > 0)) throw ConfigError(fmt::format("memory size '{}' must be positive", text));
+  // Past 2^62 bytes (4 EiB) no machine has it, and the conversion to int64 would overflow.
+  if (!(value * mult <= 0x1p62))
+    throw ConfigError(fmt::format("memory size '{}' is larger than any machine's memory", text));
   return static_cast<int64_t>(value * mult);
 }
 

@@ -97,6 +97,22 @@ TEST(CliVerify, ModelInitWithHubDropoutAndLoraPass) {
   expect_fail("model.init=" + base + data + " lora.r=4 lora.alpha=8 lora.dropout=0.2 --mean-of-means");
 }
 
+TEST(CliVerify, ANegativeOrNanToleranceIsRefused) {
+  for (const char* t : {"-1", "nan", "inf"}) {
+    CliResult r = run_cli("verify " + tiny(uneven_documents(), "documents") + " --tolerance " + t);
+    EXPECT_EQ(r.code, 1) << t << ": " << r.output;
+    EXPECT_NE(r.output.find("--tolerance must be a finite number"), std::string::npos) << r.output;
+  }
+}
+
+TEST(CliVerify, AnAbsurdMemorySizeIsRefused) {
+  for (const char* m : {"1e18GiB", "nan", "0"}) {
+    CliResult r = run_cli(std::string("plan ") + tiny(uneven_documents(), "documents") + " --memory " + m);
+    EXPECT_EQ(r.code, 1) << m << ": " << r.output;
+    EXPECT_NE(r.output.find("memory size"), std::string::npos) << m << ": " << r.output;
+  }
+}
+
 TEST(CliVerify, AWindowWithoutTargetTokensIsRefused) {
   // Every completion starts beyond block_size: nothing would be compared.
   std::string lines;
