@@ -60,6 +60,14 @@ struct AttentionArgs {
   float scale = 1.0f;
 };
 
+// FLOPs of one attention forward: two products of (T x T x D) per head, halved by a causal
+// mask. The backward's are kAttentionBackwardShare times that (S again, dV, dP, dQ and dK).
+inline double attention_flops(const AttentionArgs& a) {
+  const double per_head = 4.0 * double(a.seq) * double(a.seq) * double(a.head_dim);
+  return double(a.batch) * double(a.heads) * per_head * (a.causal ? 0.5 : 1.0);
+}
+constexpr double kAttentionBackwardShare = 2.5;
+
 // f32 workspace of one CPU attention call, forward or backward, for every OpenMP thread.
 int64_t attention_scratch_floats(const AttentionArgs& args, DType dtype, bool backward);
 

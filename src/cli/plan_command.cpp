@@ -1,10 +1,12 @@
 // `bigbatch plan` and the planning done by `bigbatch train --memory-budget`.
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include "cli/commands.h"
 #include "cli/plan_support.h"
 #include "core/error.h"
 #include "core/process_memory.h"
+#include "train/job.h"
 #include "train/planner.h"
 #include "train/vision_job.h"
 
@@ -26,17 +28,23 @@ std::vector<std::string> split_list(const std::string& s) {
 }  // namespace
 
 int64_t process_overhead_bytes() {
-  // What the process holds outside the allocator: the program, its libraries, the corpus in
-  // memory, oneDNN's and OpenMP's scratch. Read now, before the model exists, plus a margin
-  // for the kernels' own scratch that appears once training starts.
-  return current_rss_bytes() + (int64_t(48) << 20);
+  // What the process holds outside the allocator while it trains: the program and its
+  // libraries, the tokenized corpus (loaded before planning), the OpenMP threads' stacks and
+  // oneDNN's code and scratch (brought in by the matmul-rate probes, which run first). That
+  // is resident memory less the allocator's own blocks, live or cached, which the plan counts,
+  // plus the pages the other kernels and the first steps add (kStepPages).
+  Allocator& cpu = Allocator::of(Device::CPU);
+  cpu.empty_cache();  // the probes' blocks: the run starts without them, as the dry run does
+  malloc_trim(0);     // and what oneDNN freed after them, still in the heap, is handed back
+  const MemoryStats m = cpu.stats();
+  return current_rss_bytes() - m.total_live + kStepPages;
 }
 
 Plan plan_for(const RunConfig& cfg, int64_t budget, const std::string& precisions, const std::string& policies) {
   PlanRequest req;
   req.cfg = cfg;
   req.budget = budget;
-  req.overhead = process_overhead_bytes();
+  req.measure_overhead = process_overhead_bytes;
   if (!precisions.empty()) req.precisions = split_list(precisions);
   if (!policies.empty()) req.policies = split_list(policies);
   return make_plan(req);
@@ -54,6 +62,7 @@ int run_plan(const PlanArgs& a) {
     throw ConfigError(fmt::format("bigbatch plan plans language models only, and model.type '{}' is a vision model",
                                   cfg.model_type));
   const int64_t budget = parse_bytes(a.memory);
+  const JobData data = load_job_data(cfg);  // held while planning, as `train` holds it
   Plan plan = plan_for(cfg, budget, a.precisions, a.policies);
   fmt::print("plan for an effective batch of {} sequences of {} tokens in {} (fixed process overhead {}):\n",
              plan.effective_batch, cfg.model.block_size, format_bytes(budget),

@@ -42,8 +42,10 @@ int run_train(const TrainArgs& args) {
                                     cfg.model_type));
     return run_train_vision(a, cfg);  // cli/train_vision.cpp
   }
+  // The corpus first: the plan must fit the process that holds it.
+  JobData data = load_job_data(cfg);
   if (!a.memory_budget.empty()) cfg = plan_to_budget(cfg, parse_bytes(a.memory_budget));
-  auto job = make_job(cfg);
+  auto job = make_job(cfg, std::move(data));
   const std::string ckpt = cfg.out_dir + "/checkpoint";
   prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
   const std::string config_yaml = to_yaml(cfg);
@@ -119,7 +121,8 @@ int run_train(const TrainArgs& args) {
     }
   }
   const std::string saved = save_run_model(cfg, *job);  // cli/run_model.cpp
-  fmt::print("saved {}; peak memory {} counted, {} resident\n", saved, format_bytes(alloc.stats().total_peak),
+  fmt::print("saved {}; peak memory {} counted ({} with the allocator's cache), {} resident\n", saved,
+             format_bytes(alloc.stats().total_peak), format_bytes(alloc.stats().reserved_peak),
              format_bytes(peak_rss_bytes()));
   if (signals.received()) return signals.exit_code();  // came after the last step: all is saved
   print_sample(*job->model, *job->tokenizer, cfg);

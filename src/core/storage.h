@@ -13,8 +13,10 @@ namespace bb {
 class Storage {
  public:
   Storage(size_t bytes, Category category, Device device);
-  // Memory owned elsewhere; `release` runs when the last tensor using it goes.
-  Storage(void* data, size_t bytes, Category category, std::function<void()> release);
+  // Memory owned elsewhere; `release` runs when the last tensor using it goes. Counted on
+  // `device`'s allocator (Meta where the planner mirrors a mapping: `data` is then null).
+  Storage(void* data, size_t bytes, Category category, std::function<void()> release,
+          Device device = Device::CPU);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -32,6 +34,19 @@ class Storage {
   Category category_;
   Device device_ = Device::CPU;
   std::function<void()> external_release_;
+  bool counted_ = true;
+};
+
+// Meta storage made while one of these lives is a shape only, never counted: the scaffolding
+// of a model whose parameters a file's tensors replace next. A real load builds that scaffold
+// on Meta too, where the CPU's counts never see it; the planner's dry run, all on Meta, must
+// not see it either. One thread's scope (models are built on one thread).
+class UncountedMeta {
+ public:
+  UncountedMeta();
+  ~UncountedMeta();
+  UncountedMeta(const UncountedMeta&) = delete;
+  UncountedMeta& operator=(const UncountedMeta&) = delete;
 };
 
 }  // namespace bb

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/storage.h"
 #include "io/atomic_file.h"
 #include "io/hf_weights.h"
 #include "io/safetensors.h"
@@ -92,9 +93,12 @@ void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::stri
 }
 
 std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device, DType linear_dtype) {
-  auto model = std::make_unique<GPT2>(read_gpt2_config(dir), 0, Device::Meta);
-  if (device == Device::Meta) return model;
-  load_gpt2_weights(*model, load_safetensors_dir(dir), dir, linear_dtype);
+  std::unique_ptr<GPT2> model;
+  {
+    UncountedMeta scaffold;
+    model = std::make_unique<GPT2>(read_gpt2_config(dir), 0, Device::Meta);
+  }
+  load_gpt2_weights(*model, load_safetensors_dir(dir, Category::Parameters, device), dir, linear_dtype);
   return model;
 }
 

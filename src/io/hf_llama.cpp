@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/storage.h"
 #include "io/atomic_file.h"
 #include "io/hf_weights.h"
 #include "io/safetensors.h"
@@ -86,9 +87,12 @@ void write_llama_config(const std::string& dir, const LlamaConfig& c) {
 }
 
 std::unique_ptr<Llama> load_llama(const std::string& dir, Device device, DType linear_dtype) {
-  auto model = std::make_unique<Llama>(read_llama_config(dir), 0, Device::Meta);
-  if (device == Device::Meta) return model;
-  NamedTensors weights = load_safetensors_dir(dir);
+  std::unique_ptr<Llama> model;
+  {
+    UncountedMeta scaffold;
+    model = std::make_unique<Llama>(read_llama_config(dir), 0, Device::Meta);
+  }
+  NamedTensors weights = load_safetensors_dir(dir, Category::Parameters, device);
   // A tied checkpoint may still carry lm_head.weight (a copy of embed_tokens): it is ignored.
   load_named_weights(*model, weights, dir, [](const std::string& n) { return n; }, linear_dtype);
   return model;

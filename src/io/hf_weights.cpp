@@ -140,8 +140,8 @@ void load_named_weights(Module& model, const NamedTensors& weights, const std::s
     require_finite(value, stored_name, source);
     const DType want = lowered.count(name) ? linear_dtype : DType::F32;
     if (value.dtype() != want) {
-      Tensor converted = Tensor::empty(value.shape(), want, Device::CPU, Category::Parameters);
-      backend_for(Device::CPU).cast(value, converted);
+      Tensor converted = Tensor::empty(value.shape(), want, value.device(), Category::Parameters);
+      backend_for(value.device()).cast(value, converted);
       value = converted;
     }
     model.set_parameter(name, value);

@@ -157,31 +157,33 @@ const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
   return it->second;
 }
 
-Tensor SafetensorsFile::get(const std::string& name, Category category) const {
-  return get(name, entry(name).dtype, category);
+Tensor SafetensorsFile::get(const std::string& name, Category category, Device device) const {
+  return get(name, entry(name).dtype, category, device);
 }
 
-Tensor SafetensorsFile::get(const std::string& name, DType dtype, Category category) const {
+Tensor SafetensorsFile::get(const std::string& name, DType dtype, Category category, Device device) const {
   const SafetensorsEntry& e = entry(name);
+  const bool meta = device == Device::Meta;
   char* src = static_cast<char*>(map_->base) + data_offset_ + e.begin;
   const size_t bytes = e.end - e.begin;
+  // The mapping starts on a page, so alignment is the same on Meta as on the CPU.
   bool aligned = reinterpret_cast<uintptr_t>(src) % dtype_size(e.dtype) == 0;
   if (dtype == e.dtype && aligned) {
     auto impl = std::make_shared<TensorImpl>();
     auto keep = map_;
-    impl->storage = std::make_shared<Storage>(src, bytes, category, [keep]() {});
+    impl->storage = std::make_shared<Storage>(meta ? nullptr : src, bytes, category, [keep]() {}, device);
     impl->shape = e.shape;
     impl->dtype = e.dtype;
     return Tensor(std::move(impl));
   }
-  Tensor raw = Tensor::empty(e.shape, e.dtype, Device::CPU, Category::Workspace);
-  std::memcpy(raw.raw(), src, bytes);
+  Tensor raw = Tensor::empty(e.shape, e.dtype, device, Category::Workspace);
+  if (!meta) std::memcpy(raw.raw(), src, bytes);
   if (dtype == e.dtype) return raw.clone(category);
   if (!is_float(dtype) || !is_float(e.dtype))
     throw FormatError(fmt::format("{}: tensor '{}' is {} and cannot be read as {}", path_, name,
                                   dtype_name(e.dtype), dtype_name(dtype)));
-  Tensor out = Tensor::empty(e.shape, dtype, Device::CPU, category);
-  backend_for(Device::CPU).cast(raw, out);
+  Tensor out = Tensor::empty(e.shape, dtype, device, category);
+  backend_for(device).cast(raw, out);
   return out;
 }
 
@@ -233,7 +235,7 @@ std::vector<std::string> parse_safetensors_index(const std::string& text, const 
   return files;
 }
 
-NamedTensors load_safetensors_dir(const std::string& dir, Category category) {
+NamedTensors load_safetensors_dir(const std::string& dir, Category category, Device device) {
   NamedTensors out;
   const std::string index = dir + "/model.safetensors.index.json";
   std::vector<std::string> files;
@@ -246,7 +248,7 @@ NamedTensors load_safetensors_dir(const std::string& dir, Category category) {
   }
   for (const std::string& f : files) {
     SafetensorsFile file(dir + "/" + f);
-    for (const std::string& name : file.names()) out.emplace_back(name, file.get(name, category));
+    for (const std::string& name : file.names()) out.emplace_back(name, file.get(name, category, device));
   }
   return out;
 }

@@ -34,9 +34,12 @@ class SafetensorsFile {
 
   // The tensor, counted under `category`. With `dtype` equal to the stored one the tensor
   // points into the mapping (which stays alive while the tensor does); otherwise it is
-  // converted into a new buffer.
-  Tensor get(const std::string& name, Category category = Category::Parameters) const;
-  Tensor get(const std::string& name, DType dtype, Category category) const;
+  // converted into a new buffer. On Device::Meta nothing is read: the tensor is a shape,
+  // counted on the meta allocator exactly as the CPU one would count the real read (a mapping
+  // at its exact size, or the buffers a conversion allocates), for the planner.
+  Tensor get(const std::string& name, Category category = Category::Parameters,
+             Device device = Device::CPU) const;
+  Tensor get(const std::string& name, DType dtype, Category category, Device device = Device::CPU) const;
 
  private:
   struct Mapping;
@@ -54,7 +57,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 
 // Loads every tensor of a model directory: model.safetensors, or the shards named by
 // model.safetensors.index.json. Returns name -> tensor (converted to `dtype` when given).
-NamedTensors load_safetensors_dir(const std::string& dir, Category category = Category::Parameters);
+// On Device::Meta: shapes counted as the CPU read would be (SafetensorsFile::get).
+NamedTensors load_safetensors_dir(const std::string& dir, Category category = Category::Parameters,
+                                  Device device = Device::CPU);
 
 // The shard files an index (model.safetensors.index.json's text) names, each once, in order
 // of first mention; each must be a plain file name. `path` names the index in errors.

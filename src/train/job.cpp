@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/grad_mode.h"
+#include "core/storage.h"
 #include "data/instruct_dataset.h"
 #include "data/tokenizer_files.h"
 #include "io/atomic_file.h"
@@ -139,25 +140,39 @@ TextCorpus load_corpus(const TextDataOptions& d, const Tokenizer& tok) {
   return d.format == "instruct" ? load_instruct_corpus(d, tok) : load_text_corpus(d, tok);
 }
 
-std::unique_ptr<Job> make_job(const RunConfig& cfg) {
-  auto job = std::make_unique<Job>();
-  job->cfg = cfg;
-  // model.init: the model, its config and (when the folder has them) its tokenizer files.
+JobData load_job_data(const RunConfig& cfg) {
+  JobData data;
+  // model.init: its tokenizer files, when the folder has them.
   const std::string tokenizer_dir = tokenizer_source(cfg);
-  job->tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
-  job->model = make_causal_lm(cfg, Device::CPU, job->tokenizer.get());
-  if (job->model->vocab_size() < job->tokenizer->vocab_size())
-    throw ConfigError(fmt::format("model.vocab_size ({}) is smaller than the {} tokenizer's vocabulary ({})",
-                                  job->model->vocab_size(), job->tokenizer->name(), job->tokenizer->vocab_size()));
-  job->block_size = std::min(cfg.model.block_size, job->model->max_positions());
+  data.tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
+  {
+    // The model's position limit caps the windows; its shapes alone tell it.
+    UncountedMeta shapes_only;
+    data.block_size = std::min(cfg.model.block_size, make_causal_lm(cfg, Device::Meta, data.tokenizer.get())->max_positions());
+  }
   TextDataOptions d;
   d.path = cfg.data.path;
   d.format = cfg.data.format;
   d.separator = cfg.data.separator;
   d.val_fraction = cfg.data.val_fraction;
-  d.block_size = job->block_size;
+  d.block_size = data.block_size;
   d.seed = static_cast<uint64_t>(cfg.train.seed);
-  job->corpus = load_corpus(d, *job->tokenizer);
+  data.corpus = load_corpus(d, *data.tokenizer);
+  return data;
+}
+
+std::unique_ptr<Job> make_job(const RunConfig& cfg) { return make_job(cfg, load_job_data(cfg)); }
+
+std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data) {
+  auto job = std::make_unique<Job>();
+  job->cfg = cfg;
+  job->tokenizer = std::move(data.tokenizer);
+  job->corpus = std::move(data.corpus);
+  job->block_size = data.block_size;
+  job->model = make_causal_lm(cfg, Device::CPU, job->tokenizer.get());
+  if (job->model->vocab_size() < job->tokenizer->vocab_size())
+    throw ConfigError(fmt::format("model.vocab_size ({}) is smaller than the {} tokenizer's vocabulary ({})",
+                                  job->model->vocab_size(), job->tokenizer->name(), job->tokenizer->vocab_size()));
   if (cfg.lora.r > 0) job->lora = lora_options(cfg);  // applied by make_causal_lm; kept for saving
   job->total_steps = cfg.train.steps;
   if (cfg.vision.epochs > 0) {

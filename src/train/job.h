@@ -44,8 +44,21 @@ void copy_tokenizer_files(const std::string& from, const std::string& to);
 // LoRA options from the lora.* keys.
 LoraOptions lora_options(const RunConfig& cfg);
 
-// Builds the job; the model starts from the seeded initialisation.
+// What a run reads before its model exists: the tokenizer and the tokenized corpus, with
+// windows of the run's block size. Loaded before planning, so that the process the planner
+// measures already holds them.
+struct JobData {
+  std::unique_ptr<Tokenizer> tokenizer;
+  TextCorpus corpus;
+  int64_t block_size = 0;
+};
+JobData load_job_data(const RunConfig& cfg);
+
+// Builds the job; the model starts from the seeded initialisation (or model.init).
 std::unique_ptr<Job> make_job(const RunConfig& cfg);
+// The same over data already loaded (cfg may differ from the one that loaded it only in the
+// keys a plan sets: micro-batch, accumulation, checkpointing, precision).
+std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data);
 // The language model cfg.model_type names, freshly initialised from cfg.train.seed.
 // The run's model: loaded from model.init (its Linear weights straight into bf16 for a bf16
 // LoRA base) or built from model.*; LoRA applied when lora.r > 0; checkpointing set. On Meta

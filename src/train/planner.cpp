@@ -4,21 +4,21 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <vector>
 #include <map>
 
 #include "backend/matmul_rate.h"
+#include "autograd/backward.h"
 #include "backend/meta/meta_backend.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "models/causal_lm.h"
+#include "ops/ops.h"
 #include "train/job.h"
 
 namespace bb {
 namespace {
-
-// The work around the matmuls (norms, softmax, casts, the optimizer) as a share of the
-// products' time. Measured on the default job (4 x 128, T 128) and GPT-small shapes.
-constexpr double kAroundTheProducts = 1.25;
 
 // Full-length token windows on the meta device: every target counts (the worst case for
 // padded documents too).
@@ -38,22 +38,73 @@ class MetaTokens final : public Dataset {
   int64_t seq_;
 };
 
-// The matmul rate (FLOP/s) of one dtype at the model's width: a (2048 x C) x (C x 4C)
-// product, best of ten calls, measured once per process. One rate for every plan of a
-// precision keeps their order a matter of FLOPs, not of timing noise at each plan's shape.
+// The rates the time model rests on, each measured once per process at the model's shapes
+// (the median call of 0.2 s of calls): one rate per precision for every plan keeps their order a matter of
+// counted work, not of timing noise at each plan's shape.
+// - products: a (2048 x C) x (C x 4C) matmul;
+// - attention: our kernel, forward and backward, at the model's heads, sequence and head size;
+// - everything else (norms, activations, casts, the loss, the optimizer): the bytes an
+//   elementwise kernel moves per second over an MLP activation of 2048 tokens (2048 x 4C).
 double matmul_rate(int64_t width, DType dtype) {
   static std::map<std::pair<int64_t, DType>, double> cache;
   auto key = std::make_pair(width, dtype);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  return cache[key] = measure_matmul_flops(2048, width, 4 * width, dtype, 10);
+  return cache[key] = measure_matmul_flops(2048, width, 4 * width, dtype, 10, Statistic::kMedian);
 }
 
-// The step's FLOPs (counted in the dry run) at the matmul rate of its compute dtype, plus the
-// work around the products (norms, softmax, casts, the optimizer) as a fixed share of it.
-double step_seconds(double flops, int64_t width, const std::string& precision) {
-  const DType dt = compute_dtype(parse_precision(precision));
-  const double rate = matmul_rate(width, dt == DType::F16 ? DType::F32 : dt);
-  return flops / rate * kAroundTheProducts;
+double attention_rate(AttentionArgs a, DType dtype) {
+  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool, DType>, double> cache;
+  auto key = std::make_tuple(a.heads, a.kv_heads, a.seq, a.head_dim, a.causal, dtype);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  a.batch = std::max<int64_t>(1, (16 + a.heads - 1) / a.heads);  // 16 heads or more: every thread busy
+  return cache[key] = measure_attention_flops(a, dtype, 10, Statistic::kMedian);
+}
+
+double pointwise_bandwidth(int64_t width) {
+  static std::map<int64_t, double> cache;
+  if (auto it = cache.find(width); it != cache.end()) return it->second;
+  return cache[width] = measure_pointwise_bandwidth(2048 * 4 * width, 10, Statistic::kMedian);
+}
+
+// What each kernel call costs besides its work: the op layer's serial part (shape checks,
+// allocation, recording the graph, the backward's bookkeeping) and the OpenMP fork and join.
+// Measured on a graph with next to nothing to compute (layer norm, GELU and a residual add
+// over 8 x 16 values, forward and backward): its time on the CPU (median of 51) over its
+// kernel calls, counted by running the same graph on Meta.
+double call_seconds() {
+  static const double seconds = [] {
+    auto graph = [](Device device) {
+      Tensor x = Tensor::full(Shape{8, 16}, 0.5f, DType::F32, device);
+      Tensor g = Tensor::full(Shape{16}, 1.0f, DType::F32, device), b = Tensor::full(Shape{16}, 0.0f, DType::F32, device);
+      x.set_requires_grad(true);
+      g.set_requires_grad(true);
+      b.set_requires_grad(true);
+      backward(sum_all(add(activation(Activation::GeluTanh, layer_norm(x, g, b, 1e-5f)), x)));
+    };
+    auto& counter = static_cast<MetaBackend&>(backend_for(Device::Meta));
+    const double before = counter.flops().calls;
+    graph(Device::Meta);
+    const double calls = counter.flops().calls - before;
+    graph(Device::CPU);
+    std::vector<double> t(51);
+    for (double& s : t) {
+      const auto t0 = std::chrono::steady_clock::now();
+      graph(Device::CPU);
+      s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    std::nth_element(t.begin(), t.begin() + 25, t.end());
+    return t[25] / std::max(calls, 1.0);
+  }();
+  return seconds;
+}
+
+double step_seconds(const DryRunWork& w, const std::string& precision) {
+  DType dt = compute_dtype(parse_precision(precision));
+  if (dt == DType::F16) dt = DType::F32;  // f16 products run on widened f32 operands
+  double s = (w.matmul_flops + w.conv_flops) / matmul_rate(w.width, dt) + w.bytes / pointwise_bandwidth(w.width);
+  if (w.attention_flops > 0) s += w.attention_flops / attention_rate(w.attention, dt);
+  s += w.calls * call_seconds();
+  return s;
 }
 
 // Whether plan a beats plan b. Predicted times within 5% of each other are a tie (the matmul
@@ -98,17 +149,42 @@ MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work) {
     MetaTokens data(std::min(cfg.model.block_size, model->max_positions()));
     SingleProcess comm;
     Trainer trainer(lm_loss(*model), *opt, data, make_schedule(cfg), make_trainer_options(cfg), comm);
-    // Two steps, so the steady state (gradient buffers already in place) is included; two
-    // micro-batches a step reach the peak, every further one repeats the same allocations.
+    // Two steps at least, so the steady state (gradient buffers already in place) is
+    // included; two micro-batches a step reach the peak, every further one repeats the same
+    // allocations.
     const int64_t samples = std::min<int64_t>(cfg.train.grad_accum_steps, 2) * cfg.train.micro_batch_size;
     trainer.step(samples);
-    const double before_second = counter.flops().total();
-    trainer.step(samples);
     if (work) {
-      // The second step's work, for min(K, 2) micro-batches: each micro-batch does the same.
-      const int64_t micro = std::min<int64_t>(cfg.train.grad_accum_steps, 2);
-      work->step_flops = (counter.flops().total() - before_second) / double(micro) *
-                         double(cfg.train.grad_accum_steps);
+      // The work of a step in the steady state, split into what each micro-batch does and
+      // what happens once a step (the optimizer, clipping): a step of one micro-batch and a
+      // step of two, so that K micro-batches cost once + K x each.
+      using Flops = MetaBackend::Flops;
+      auto step_work = [&](int64_t micro) {
+        const Flops f0 = counter.flops();
+        trainer.step(micro * cfg.train.micro_batch_size);
+        const Flops f1 = counter.flops();
+        return Flops{f1.matmul - f0.matmul, f1.attention - f0.attention, f1.conv - f0.conv,
+                     f1.bytes - f0.bytes, f1.calls - f0.calls};
+      };
+      const Flops one = step_work(1);
+      const Flops each = cfg.train.grad_accum_steps > 1 ? [&] {
+        const Flops two = step_work(2);
+        return Flops{two.matmul - one.matmul, two.attention - one.attention, two.conv - one.conv,
+                     two.bytes - one.bytes, two.calls - one.calls};
+      }() : one;
+      const double k = double(cfg.train.grad_accum_steps);
+      auto total = [&](double Flops::*part) { return one.*part + (k - 1.0) * (each.*part); };
+      work->matmul_flops = total(&Flops::matmul);
+      work->attention_flops = total(&Flops::attention);
+      work->conv_flops = total(&Flops::conv);
+      work->bytes = total(&Flops::bytes);
+      work->calls = total(&Flops::calls);
+      work->step_flops = work->matmul_flops + work->attention_flops + work->conv_flops;
+    } else {
+      trainer.step(samples);  // the steady state, gradient buffers already in place
+    }
+    if (work) {
+      work->attention = counter.last_attention();
       for (const auto& [name, p] : model->named_parameters())
         if (p.ndim() == 2) {  // the token embedding comes first: (V, C)
           work->width = p.dim(1);
@@ -145,15 +221,18 @@ Plan make_plan(const PlanRequest& req) {
         row.accum = plan.effective_batch / b;
         row.checkpointing = policy;
         row.precision = precision;
-        row.overhead = req.overhead;
         DryRunWork work;
         row.memory = dry_run(apply_plan(req.cfg, row), &work);
-        row.fits = row.predicted_bytes() <= req.budget;
         row.step_flops = work.step_flops;
-        row.step_seconds = step_seconds(work.step_flops, work.width, precision);
+        row.step_seconds = step_seconds(work, precision);
         plan.rows.push_back(row);
       }
     }
+  }
+  const int64_t overhead = req.measure_overhead ? req.measure_overhead() : req.overhead;
+  for (PlanRow& r : plan.rows) {
+    r.overhead = overhead;
+    r.fits = r.predicted_bytes() <= req.budget;
   }
   for (int i = 0; i < int(plan.rows.size()); ++i) {
     const PlanRow& r = plan.rows[i];

@@ -3,9 +3,11 @@
 // predicts its peak memory by category exactly and its step time from FLOP counts and a
 // short calibration of the matmul kernels, and picks the fastest plan that fits.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/allocator.h"
 #include "train/config.h"
 
@@ -15,6 +17,9 @@ struct PlanRequest {
   RunConfig cfg;                          // model, data and the effective batch (B * K)
   int64_t budget = 0;                     // bytes for the whole process
   int64_t overhead = 0;                   // bytes the process holds outside the allocator
+  // When set, read after every dry run and matmul-rate probe (instead of `overhead`), so
+  // that it sees the threads and kernel code the probes brought in.
+  std::function<int64_t()> measure_overhead;
   std::vector<std::string> precisions{"fp32", "bf16"};
   std::vector<std::string> policies{"none", "selective", "every:2", "full"};
 };
@@ -43,7 +48,11 @@ Plan make_plan(const PlanRequest& request);
 // steady state with gradient buffers in place is included).
 struct DryRunWork {
   double step_flops = 0;  // one optimizer step's products (matmul, attention, conv), in FLOPs
+  double matmul_flops = 0, attention_flops = 0, conv_flops = 0;  // its parts
+  double bytes = 0;       // bytes read and written by the step's other ops
+  double calls = 0;       // kernel calls
   int64_t width = 0;      // the model's width (the token embedding's columns)
+  AttentionArgs attention;  // the shape of its attention calls
 };
 MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work = nullptr);
 

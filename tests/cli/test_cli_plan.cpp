@@ -1,9 +1,9 @@
 // Planning through the command line, under a budget that binds (140 MiB lies between the
 // plans' peaks for this model, about 110 to 260 MiB): some plans are refused, the chosen one
 // is the fastest that fits, and `train --memory-budget` runs it with a counted peak exactly as
-// predicted and a resident peak under the budget, at most 10% above the prediction plus the
-// process's fixed overhead; budgets that cannot fit are refused before anything
-// is built.
+// predicted and a resident peak under the budget; the fixed overhead `plan` reads is what the
+// run then holds beyond the allocator's blocks; budgets that cannot fit are refused before
+// anything is built.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,8 +28,8 @@ const char* kModel =
     "model.n_layer=4 model.n_embd=256 model.n_head=4 model.block_size=128 train.micro_batch_size=8 "
     "train.grad_accum_steps=2 train.steps=3 train.eval_every=0 sample.max_new_tokens=5 ";
 
-// 140 MiB in the Release build: the process's fixed overhead the planner reads (about 57 MiB
-// there) plus 83 MiB for counted memory. Under AddressSanitizer the overhead is its shadow
+// About 110 MiB in the Release build: the process's fixed overhead the planner reads (about
+// 27 MiB there) plus 83 MiB for counted memory. Under AddressSanitizer the overhead is its shadow
 // memory and quarantine (over 120 MiB), so the budget is built from the overhead `plan`
 // reports, binding the counted memory the same way in both builds.
 double budget_mib() {
@@ -89,9 +89,13 @@ TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   ASSERT_EQ(r.code, 0) << r.output;
   const double predicted = mib(r.output, R"(predicted peak ([0-9.]+) (MiB|GiB))");
   const double counted_plan = mib(r.output, R"(\(([0-9.]+) (MiB|GiB) counted \+)");
+  const double fixed = mib(r.output, R"(counted \+ ([0-9.]+) (MiB|GiB) fixed\))");
   const double counted_run = mib(r.output, R"(peak memory ([0-9.]+) (MiB|GiB) counted)");
-  const double resident = mib(r.output, R"(counted, ([0-9.]+) (MiB|GiB) resident)");
+  const double cached_run = mib(r.output, R"(counted \(([0-9.]+) (MiB|GiB) with the allocator's cache\))");
+  const double resident = mib(r.output, R"(cache\), ([0-9.]+) (MiB|GiB) resident)");
   ASSERT_GT(predicted, 0) << r.output;
+  ASSERT_GT(fixed, 0) << r.output;
+  ASSERT_GT(cached_run, 0) << r.output;
   ASSERT_GT(resident, 0) << r.output;
   EXPECT_DOUBLE_EQ(counted_plan, counted_run);  // printed to 0.1 MiB; exact in tests/train
   EXPECT_LE(predicted, budget_mib()) << r.output;
@@ -101,11 +105,11 @@ TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   return;
 #endif
   EXPECT_LE(resident, budget_mib()) << r.output;
-  // At most 10% above the prediction (the direction that could pass a budget), at most 25%
-  // below it: the fixed overhead keeps 48 MiB for kernel scratch, generous for this small
-  // bf16 plan (measured 16% below).
-  EXPECT_LT((resident - predicted) / predicted, 0.10) << r.output;
-  EXPECT_LT((predicted - resident) / predicted, 0.25) << r.output;
+  // The fixed overhead is what the process held beyond the allocator's blocks (its cache
+  // included, which stays under the budget the allocator is held to): measured within 3 MiB
+  // on this model, so 20% (or 4 MiB) is room for noise, not for a wrong model of the process.
+  const double held = resident - cached_run;
+  EXPECT_LT(std::abs(held - fixed), std::max(0.2 * fixed, 4.0)) << "held " << held << " MiB\n" << r.output;
 }
 
 TEST(CliPlan, BudgetBelowTheWeightsIsRefused) {

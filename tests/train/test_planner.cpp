@@ -5,8 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "../io/llm_fixtures.h"
+#include "backend/backend.h"
 #include "core/allocator.h"
 #include "core/error.h"
+#include "io/hf_model.h"
+#include "io/safetensors.h"
 #include "tiny_job.h"
 #include "train/planner.h"
 
@@ -71,6 +75,46 @@ TEST(Planner, DryRunPredictsALoraRunExactly) {
     EXPECT_EQ(predicted.total_peak, real.total_peak);
     for (int c = 0; c < kNumCategories; ++c) EXPECT_EQ(predicted.peak[c], real.peak[c]) << category_name(Category(c));
     EXPECT_LT(predicted.peak[int(Category::Gradients)], dry_run(tiny_run_config(2, 2, "selective", "bf16")).peak[int(Category::Gradients)]);
+  }
+}
+
+// A copy of a fixture folder with every weight stored as bf16: an f32 run then converts each
+// tensor on load, and a bf16 LoRA base maps its linear weights as they are.
+std::string bf16_copy(const std::string& name) {
+  const std::string dir = scratch_dir(name + "_bf16");
+  std::filesystem::copy_file(llm_fixture(name) + "/config.json", dir + "/config.json");
+  NamedTensors low;
+  for (const auto& [n, t] : load_safetensors_dir(llm_fixture(name))) {
+    Tensor b = Tensor::empty(t.shape(), DType::BF16, Device::CPU, Category::Workspace);
+    backend_for(Device::CPU).cast(t, b);
+    low.emplace_back(n, b);
+  }
+  save_safetensors_dir(dir, low);
+  return dir;
+}
+
+TEST(Planner, DryRunPredictsAModelInitRunExactly) {
+  // The real load maps an f32 file's tensors at their exact size and converts the others into
+  // rounded blocks (with the file's mapping live meanwhile); the dry run must count the same,
+  // and not the scaffold the model is built on before the file's tensors replace it.
+  for (const std::string& name : {"gpt2", "llama"}) {
+    for (const std::string& folder : {llm_fixture(name), bf16_copy(name)}) {
+      for (const char* base : {"", "fp32", "bf16"}) {
+        RunConfig cfg = tiny_run_config(2, 2, "selective", "bf16");
+        cfg.model_init = folder;
+        cfg.model.block_size = 16;
+        if (*base) {
+          cfg.lora.r = 4;
+          cfg.lora.target_modules = name == "gpt2" ? "c_attn|c_fc" : "q_proj|v_proj|up_proj";
+          cfg.lora.base_dtype = base;
+        }
+        SCOPED_TRACE(fmt::format("{} {}", folder, *base ? std::string("lora, ") + base + " base" : "full"));
+        MemoryStats predicted = dry_run(cfg), real = measured(cfg);
+        EXPECT_EQ(predicted.total_peak, real.total_peak);
+        for (int c = 0; c < kNumCategories; ++c)
+          EXPECT_EQ(predicted.peak[c], real.peak[c]) << category_name(Category(c));
+      }
+    }
   }
 }
 
