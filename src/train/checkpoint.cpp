@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/atomic_dir.h"
 #include "io/atomic_file.h"
+#include "io/hf_weights.h"
 #include "io/safetensors.h"
 #include "train/trainer_record.h"
 
@@ -99,11 +100,15 @@ CheckpointInfo load_checkpoint(const std::string& dir, Module& model, Optimizer&
       if (t.shape() != p.shape())
         throw FormatError(fmt::format("{}/model.safetensors: '{}' is {} but the model has {}", dir,
                                       name, t.shape().str(), p.shape().str()));
+      require_finite(t, name, dir + "/model.safetensors");  // a damaged file must not resume as NaN
       backend_for(p.device()).cast(t, p);  // copy into the existing parameter
     }
     SafetensorsFile state(dir + "/optimizer.safetensors");
     NamedTensors st;
-    for (const std::string& n : state.names()) st.emplace_back(n, state.get(n, Category::Workspace));
+    for (const std::string& n : state.names()) {
+      st.emplace_back(n, state.get(n, Category::Workspace));
+      require_finite(st.back().second, n, dir + "/optimizer.safetensors");
+    }
     opt.load_state(st);
     opt.set_steps(info.optimizer_steps);
     trainer.restore(info.cursor, info.skipped_steps, info.loss_scale, info.clean_steps);

@@ -3,11 +3,15 @@
 // line up too).
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include "tiny_job.h"
 #include "core/error.h"
+#include "io/safetensors.h"
 #include "train/checkpoint.h"
 
 namespace bb::test {
@@ -45,6 +49,50 @@ TEST(Resume, MissingCheckpointNamesTheFolder) {
     FAIL() << "no error";
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/ckpt"), std::string::npos);
+  }
+}
+
+// A NaN written over the first value of a checkpoint file's first tensor, in place: the file
+// keeps its size, so the manifest still calls the checkpoint complete. Returns that tensor.
+std::string poison_first_tensor(const std::string& file) {
+  std::string name;
+  size_t offset = 0;
+  {
+    SafetensorsFile f(file);
+    name = f.names().front();
+    std::ifstream in(file, std::ios::binary);
+    uint64_t header = 0;
+    in.read(reinterpret_cast<char*>(&header), 8);
+    offset = 8 + header + f.entry(name).begin;
+  }
+  std::fstream io(file, std::ios::binary | std::ios::in | std::ios::out);
+  io.seekp(static_cast<std::streamoff>(offset));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  io.write(reinterpret_cast<const char*>(&nan), sizeof nan);
+  return name;
+}
+
+TEST(Resume, NanInACheckpointIsRefusedNamingFileAndTensor) {
+  TokenWindows data(token_stream(2000, 9), 16, 5, "stream");
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    const std::string dir = ::testing::TempDir() + "/bb_resume_nan_" + file;
+    std::filesystem::remove_all(dir);
+    {
+      TinyRun run(data, 2, 1);
+      run.trainer.step();
+      save_checkpoint(dir, run.model, run.opt, run.trainer, "cfg");
+    }
+    const std::string tensor = poison_first_tensor(dir + "/" + file);
+    TinyRun resumed(data, 2, 1);
+    try {
+      load_checkpoint(dir, resumed.model, resumed.opt, resumed.trainer);
+      ADD_FAILURE() << file << ": loaded";
+    } catch (const FormatError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(dir + "/" + file), std::string::npos) << what;
+      EXPECT_NE(what.find("'" + tensor + "'"), std::string::npos) << what;
+      EXPECT_NE(what.find("NaN or infinite"), std::string::npos) << what;
+    }
   }
 }
 
