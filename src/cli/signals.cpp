@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "cli/report.h"
+
 namespace bb {
 
 namespace {
@@ -68,6 +70,20 @@ std::string interrupted_message(int signal, int64_t step, const std::string& che
   return fmt::format("interrupted by {} after step {}: checkpoint saved in {}; continue with:\n  {}",
                      signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : strsignal(signal), step,
                      checkpoint, resume_command(a));
+}
+
+std::optional<int> stop_after_step(int signal, bool stop_after, bool last, int64_t step, int64_t run_steps,
+                                   const std::string& checkpoint, const TrainArgs& a) {
+  if (last) return std::nullopt;
+  if (signal) {
+    fmt::print(stderr, "{}\n", interrupted_message(signal, step, checkpoint, a));
+    return 128 + signal;
+  }
+  if (stop_after) {
+    fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), step);
+    return 0;
+  }
+  return std::nullopt;
 }
 
 }  // namespace bb

@@ -2,6 +2,7 @@
 // optimizer-step boundary (with a checkpoint); a second stops the process at once, which is
 // safe because checkpoints and model folders are replaced atomically.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -25,5 +26,10 @@ std::string resume_command(const TrainArgs& a);
 
 // What `train` prints when a signal stopped it: the step, the checkpoint and how to resume.
 std::string interrupted_message(int signal, int64_t step, const std::string& checkpoint, const TrainArgs& a);
+// After a step whose checkpoint (when one was due) is written: the exit code when the run
+// stops here, saying why (a stop signal: 128 + its number; --stop-after: 0), else nothing.
+// The last step never stops here: the run ends and saves its model anyway.
+std::optional<int> stop_after_step(int signal, bool stop_after, bool last, int64_t step, int64_t run_steps,
+                                   const std::string& checkpoint, const TrainArgs& a);
 
 }  // namespace bb

@@ -111,14 +111,7 @@ int run_train(const TrainArgs& args) {
     const int signal = signals.received();  // read once: the checkpoint and the exit agree
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal)
       save_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml);
-    if (signal && !last) {
-      fmt::print(stderr, "{}\n", interrupted_message(signal, r.step, ckpt, a));
-      return 128 + signal;
-    }
-    if (stop && !last) {
-      fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), r.step);
-      return 0;
-    }
+    if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }
   const std::string saved = save_run_model(cfg, *job);  // cli/run_model.cpp
   fmt::print("saved {}; peak memory {} counted ({} with the allocator's cache), {} resident\n", saved,

@@ -109,14 +109,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     const int signal = signals.received();  // read once: the checkpoint and the exit agree
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop || signal)
       save_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml);
-    if (signal && !last) {
-      fmt::print(stderr, "{}\n", interrupted_message(signal, r.step, ckpt, a));
-      return 128 + signal;
-    }
-    if (stop && !last) {
-      fmt::print("stopped after {} at step {}; continue with --resume\n", count_of(run_steps, "step"), r.step);
-      return 0;
-    }
+    if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }
   write_model_folder(cfg.out_dir, [&](const std::string& staging) { save_image_classifier(staging, *j.model, j.info); });
   fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n", cfg.out_dir,
