@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # CNN training throughput: bigbatch (bench/cnn_train_bench) against the PyTorch peer
-# (/work/shared/peers/torch_cnn_bench.py) in the same run, fp32 and bf16, batch 128.
+# (../shared/peers/torch_cnn_bench.py, beside the checkout) in the same run, fp32 and bf16, batch 128.
 # The peer runs as shipped and with OMP_WAIT_POLICY=PASSIVE, NCHW and --channels_last, and
-# the best of those settings is the figure we compare to (see /work/shared/peers/README.md).
+# the best of those settings is the figure we compare to (see ../shared/peers/README.md).
 # Usage: bench/run_cnn_bench.sh [BUILD_DIR] [ITERS]   (prints one JSON line a run, then ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bench/setup_peer.sh
 build="${1:-build}"
 iters="${2:-30}"
-peer="${PEER_CNN_BENCH:-/work/shared/peers/torch_cnn_bench.py}"
+peer="${PEER_CNN_BENCH:-../shared/peers/torch_cnn_bench.py}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
