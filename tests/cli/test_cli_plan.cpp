@@ -43,6 +43,17 @@ double budget_mib() {
 }
 std::string budget_text() { return std::to_string(int(budget_mib())) + "MiB"; }
 
+// The budget a training run gets. Under AddressSanitizer the overhead the run itself reads
+// holds more of the sanitizer's quarantine (freed blocks it keeps to catch late uses, which
+// malloc_trim cannot hand back) than `plan` read: 63 MiB more in one run, so 128 MiB more.
+double run_budget_mib() {
+#ifdef BIGBATCH_SANITIZED
+  return budget_mib() + 128;
+#else
+  return budget_mib();
+#endif
+}
+
 struct Row {
   double peak_mib = 0, seconds = 0;
   bool fits = false, chosen = false;
@@ -85,7 +96,8 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
 TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   std::string out = ::testing::TempDir() + "/bb_plan_run";
   std::filesystem::remove_all(out);
-  CliResult r = run_cli(std::string("train ") + kModel + "out_dir=" + out + " --overwrite --memory-budget " + budget_text());
+  CliResult r = run_cli(std::string("train ") + kModel + "out_dir=" + out + " --overwrite --memory-budget " +
+                        std::to_string(int(run_budget_mib())) + "MiB");
   ASSERT_EQ(r.code, 0) << r.output;
   const double predicted = mib(r.output, R"(predicted peak ([0-9.]+) (MiB|GiB))");
   const double counted_plan = mib(r.output, R"(\(([0-9.]+) (MiB|GiB) counted \+)");
@@ -98,7 +110,7 @@ TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   ASSERT_GT(cached_run, 0) << r.output;
   ASSERT_GT(resident, 0) << r.output;
   EXPECT_DOUBLE_EQ(counted_plan, counted_run);  // printed to 0.1 MiB; exact in tests/train
-  EXPECT_LE(predicted, budget_mib()) << r.output;
+  EXPECT_LE(predicted, run_budget_mib()) << r.output;
 #ifdef BIGBATCH_SANITIZED
   std::printf("sanitized build: the resident peak (%.1f MiB) is AddressSanitizer's as much as ours; it is "
               "compared with the prediction in the Release suite only\n", resident);
