@@ -63,4 +63,3 @@ double measure_pointwise_bandwidth(int64_t floats, int reps, Statistic stat) {
 }
 
 }  // namespace bb
-

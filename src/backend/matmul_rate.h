@@ -23,5 +23,4 @@ double measure_attention_flops(const AttentionArgs& args, DType dtype, int reps,
 // the rate of the memory-bound ops around the products.
 double measure_pointwise_bandwidth(int64_t floats, int reps, Statistic stat);
 
-
 }  // namespace bb

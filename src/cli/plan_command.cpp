@@ -30,9 +30,9 @@ std::vector<std::string> split_list(const std::string& s) {
 int64_t process_overhead_bytes() {
   // What the process holds outside the allocator while it trains: the program and its
   // libraries, the tokenized corpus (loaded before planning), the OpenMP threads' stacks and
-  // oneDNN's code and scratch (brought in by the matmul-rate probes, which run first). That
-  // is resident memory less the allocator's own blocks, live or cached, which the plan counts,
-  // plus the pages the other kernels and the first steps add (kStepPages).
+  // oneDNN's code and scratch (brought in by the rate probes, which run first). That is
+  // resident memory less the allocator's live blocks (its cache emptied first), which the plan
+  // counts, plus the pages the other kernels and the first steps add (kStepPages).
   Allocator& cpu = Allocator::of(Device::CPU);
   cpu.empty_cache();  // the probes' blocks: the run starts without them, as the dry run does
   malloc_trim(0);     // and what oneDNN freed after them, still in the heap, is handed back

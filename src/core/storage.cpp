@@ -21,6 +21,10 @@ Storage::Storage(size_t bytes, Category category, Device device)
 
 Storage::Storage(void* data, size_t bytes, Category category, std::function<void()> release, Device device)
     : data_(data), bytes_(bytes), category_(category), device_(device), external_release_(std::move(release)) {
+  if (device == Device::Meta && g_uncounted_meta > 0) {
+    counted_ = false;
+    return;
+  }
   Allocator::of(device).count_external(static_cast<int64_t>(bytes), category);
 }
 

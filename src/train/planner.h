@@ -44,8 +44,9 @@ struct Plan {
 
 Plan make_plan(const PlanRequest& request);
 
-// The memory one training step of `cfg` takes on the meta backend (two steps are run, so the
-// steady state with gradient buffers in place is included).
+// The memory one training step of `cfg` takes on the meta backend (two steps at least are
+// run, so the steady state with gradient buffers in place is included), and with `work` the
+// work one optimizer step does, for the time model.
 struct DryRunWork {
   double step_flops = 0;  // one optimizer step's products (matmul, attention, conv), in FLOPs
   double matmul_flops = 0, attention_flops = 0, conv_flops = 0;  // its parts

@@ -118,7 +118,6 @@ class MetaBackend final : public Backend {
       if (t->defined()) flops_.bytes += double(t->nbytes());
     flops_.calls += 1;
   }
-  // Two products of (T x T x D) per head, halved by a causal mask.
   static double conv_flops(const ConvArgs& a) {
     return 2.0 * double(a.n) * double(a.oh) * double(a.ow) * double(a.o) * double(a.c / a.groups) *
            double(a.kh) * double(a.kw);
