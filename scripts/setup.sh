@@ -16,6 +16,7 @@ packages=(
   libsentencepiece-dev sentencepiece  # SentencePiece tokenizers; spm_train for their test
   jargon-text                    # text for the GPT-2 tokenizer test and the README walkthrough
   clang libclang-rt-14-dev libomp-dev  # libFuzzer harnesses (fuzz/) built with clang
+  chromium                       # renders `bigbatch report` pages in the report test
 )
 
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
@@ -25,3 +26,4 @@ bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
 command -v npm >/dev/null || bash "$(dirname "$0")/apt_install.sh" npm
 bash "$(dirname "$0")/setup_onnx_node.sh"
 bash "$(dirname "$0")/setup_node_tools.sh"
+bash "$(dirname "$0")/setup_report_browser.sh"

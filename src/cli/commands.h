@@ -59,4 +59,12 @@ struct VerifyArgs {
 double verify_tolerance(const std::string& precision);
 int run_verify(const VerifyArgs& a);
 
+struct ReportArgs {
+  std::vector<std::string> run_dirs;
+  std::string out;         // empty: RUN_DIR/report.html for one run, ./report.html for several
+  bool overwrite = false;  // replace an --out file that is not a bigbatch report
+};
+// Writes the HTML report of one run or several overlaid (cli/html_report.h).
+int run_report(const ReportArgs& a);
+
 }  // namespace bb

@@ -111,6 +111,13 @@ int main(int argc, char** argv) {
 
   add_threads_option(v, &threads);
 
+  bb::ReportArgs rep;
+  auto* rp = app.add_subcommand(
+      "report", "Write one HTML file with the loss, memory and speed charts of runs, overlaid when several");
+  rp->add_option("run_dirs", rep.run_dirs, "run folders (out_dir of bigbatch train)")->required();
+  rp->add_option("--out", rep.out, "HTML file (default RUN_DIR/report.html for one run, report.html for several)");
+  rp->add_flag("--overwrite", rep.overwrite, "replace an --out file that is not a bigbatch report");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -128,6 +135,7 @@ int main(int argc, char** argv) {
     if (*v) return bb::run_verify(ver);
     if (*pl) return bb::run_plan(plan);
     if (*x) return bb::run_export(exp);
+    if (*rp) return bb::run_report(rep);
   } catch (const bb::Error& err) {
     fmt::print(stderr, "bigbatch: {}\n", err.what());
     return 1;

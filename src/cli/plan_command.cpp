@@ -71,7 +71,7 @@ int run_plan(const PlanArgs& a) {
   return plan.best >= 0 ? 0 : 1;
 }
 
-RunConfig plan_to_budget(const RunConfig& cfg, int64_t budget) {
+RunConfig plan_to_budget(const RunConfig& cfg, int64_t budget, PlanRow* chosen) {
   Plan plan = plan_for(cfg, budget, "", "");
   if (plan.best < 0) {
     const PlanRow& s = plan.rows[plan.smallest];
@@ -86,6 +86,7 @@ RunConfig plan_to_budget(const RunConfig& cfg, int64_t budget) {
                                   s.checkpointing, s.precision));
   }
   const PlanRow& r = plan.rows[plan.best];
+  if (chosen) *chosen = r;
   fmt::print("  plan for {}: micro-batch {} x {} accumulation, checkpointing {}, {}; predicted peak {} "
              "({} counted + {} fixed), {:.2f} s a step\n",
              format_bytes(budget), r.micro_batch, r.accum, r.checkpointing, r.precision,

@@ -16,7 +16,8 @@ constexpr int64_t kStepPages = int64_t(4) << 20;
 int64_t process_overhead_bytes();
 Plan plan_for(const RunConfig& cfg, int64_t budget, const std::string& precisions, const std::string& policies);
 // The fastest plan that fits, applied to cfg; the CPU allocator is held to the budget. Throws
-// OutOfBudget (saying the smallest memory that would fit) before allocating anything.
-RunConfig plan_to_budget(const RunConfig& cfg, int64_t budget);
+// OutOfBudget (saying the smallest memory that would fit) before allocating anything. The
+// chosen row goes to `chosen` when given (the run's report draws its prediction).
+RunConfig plan_to_budget(const RunConfig& cfg, int64_t budget, PlanRow* chosen = nullptr);
 
 }  // namespace bb

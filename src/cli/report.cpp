@@ -31,12 +31,15 @@ void trim_metrics(const std::string& path, int64_t step) {
 
 nlohmann::json step_metrics(const StepResult& r, double seconds) {
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
+  nlohmann::json step_peak = nlohmann::json::object();
+  for (int c = 0; c < kNumCategories; ++c) step_peak[std::string(category_name(Category(c)))] = mem.window_peak[c];
   return {{"step", r.step},           {"loss", r.loss},
           {"lr", r.lr},               {"grad_norm", r.grad_norm},
           {"tokens", r.tokens},       {"tokens_per_s", seconds > 0 ? r.tokens / seconds : 0.0},
           {"step_s", seconds},        {"skipped", r.skipped},
           {"loss_scale", r.loss_scale}, {"mem_live", mem.total_live},
-          {"mem_peak", mem.total_peak}, {"rss_peak", peak_rss_bytes()}};
+          {"mem_peak", mem.total_peak}, {"rss_peak", peak_rss_bytes()},
+          {"mem_step_peak", mem.window_total_peak}, {"mem_step_peak_by", step_peak}};
 }
 
 double RunClock::eta(int64_t done, int64_t total) const {

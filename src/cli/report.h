@@ -23,6 +23,8 @@ struct RunClock {
   double eta(int64_t done, int64_t total) const;
 };
 
+// One metrics.jsonl record (docs/report.md lists the fields). The memory of the step is the
+// allocator's window since the last reset_window_peaks(), which the loop calls before a step.
 nlohmann::json step_metrics(const StepResult& r, double seconds);
 // Keeps the metrics.jsonl lines of steps up to `step` (a resumed run writes the rest again);
 // rewritten atomically.

@@ -39,7 +39,8 @@ void probe_writable(const std::string& dir) {
 // The files and folders of a previous run in dir, as names relative to it.
 std::vector<std::string> previous_run(const std::string& dir) {
   std::vector<std::string> found;
-  for (const char* f : {"metrics.jsonl", "checkpoint", "checkpoint.old", "checkpoint.tmp", ".model.tmp"})
+  for (const char* f : {"metrics.jsonl", "run.json", "report.html", "checkpoint", "checkpoint.old", "checkpoint.tmp",
+                        ".model.tmp"})
     if (fs::exists(fs::path(dir) / f)) found.push_back(f);
   if (fs::exists(fs::path(dir) / "base" / "config.json")) found.push_back("base");  // a LoRA run's random base
   for (const std::string& f : model_folder_files(dir)) found.push_back(f);

@@ -9,9 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/checkpoint_report.h"
 #include "cli/plan_support.h"
 #include "cli/report.h"
 #include "cli/run_dir.h"
+#include "cli/run_header.h"
+#include "cli/run_record.h"
 #include "cli/run_model.h"
 #include "cli/signals.h"
 #include "cli/vision_commands.h"
@@ -44,7 +47,9 @@ int run_train(const TrainArgs& args) {
   }
   // The corpus first: the plan must fit the process that holds it.
   JobData data = load_job_data(cfg);
-  if (!a.memory_budget.empty()) cfg = plan_to_budget(cfg, parse_bytes(a.memory_budget));
+  PlanRow plan;
+  const int64_t budget = a.memory_budget.empty() ? 0 : parse_bytes(a.memory_budget);
+  if (budget > 0) cfg = plan_to_budget(cfg, budget, &plan);
   auto job = make_job(cfg, std::move(data));
   const std::string ckpt = cfg.out_dir + "/checkpoint";
   prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
@@ -85,6 +90,8 @@ int run_train(const TrainArgs& args) {
     std::ofstream(cfg.out_dir + "/metrics.jsonl", std::ios::trunc);
   }
   std::ofstream metrics(cfg.out_dir + "/metrics.jsonl", std::ios::app);
+  write_run_header(cfg.out_dir, language_run_header(cfg, a.config, a.overrides, *job,
+                                                    memory_prediction(cfg, budget > 0 ? &plan : nullptr, budget)));
 
   Allocator& alloc = Allocator::of(Device::CPU);
   const Precision precision = parse_precision(cfg.train.precision);
@@ -92,6 +99,7 @@ int run_train(const TrainArgs& args) {
   StopSignals signals;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130/143
   const RunClock clock{.first_step = job->trainer->steps_done()};
   while (job->trainer->steps_done() < job->total_steps) {
+    alloc.reset_window_peaks();  // the metrics record this step's own peak
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = job->trainer->step(job->next_window());  // train.epochs: cut at the epoch's end
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -110,13 +118,14 @@ int run_train(const TrainArgs& args) {
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
     const int signal = signals.received();  // read once: the checkpoint and the exit agree
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal)
-      save_checkpoint(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml);
+      save_checkpoint_and_report(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml, cfg);
     if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }
   const std::string saved = save_run_model(cfg, *job);  // cli/run_model.cpp
   fmt::print("saved {}; peak memory {} counted ({} with the allocator's cache), {} resident\n", saved,
              format_bytes(alloc.stats().total_peak), format_bytes(alloc.stats().reserved_peak),
              format_bytes(peak_rss_bytes()));
+  if (cfg.report) fmt::print("report {}/report.html\n", cfg.out_dir);
   if (signals.received()) return signals.exit_code();  // came after the last step: all is saved
   print_sample(*job->model, *job->tokenizer, cfg);
   return 0;

@@ -8,8 +8,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/checkpoint_report.h"
 #include "cli/report.h"
 #include "cli/run_dir.h"
+#include "cli/run_header.h"
+#include "cli/run_record.h"
 #include "cli/signals.h"
 #include "cli/vision_commands.h"
 #include "core/allocator.h"
@@ -71,6 +74,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     std::ofstream(metrics_path, std::ios::trunc);
   }
   std::ofstream metrics(metrics_path, std::ios::app);
+  write_run_header(cfg.out_dir, vision_run_header(cfg, a.config, a.overrides, j));
 
   Allocator& alloc = Allocator::of(Device::CPU);
   const Precision precision = parse_precision(cfg.train.precision);
@@ -80,6 +84,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   StopSignals signals;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130/143
   while (j.trainer->steps_done() < j.total_steps) {
     const int64_t epoch_before = j.trainer->samples_done() / train.count;
+    alloc.reset_window_peaks();  // the metrics record this step's own peak
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = j.trainer->step(j.next_window());  // train.epochs: cut at the epoch's end
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,6 +93,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     const double epoch = static_cast<double>(j.trainer->samples_done()) / train.count;
     nlohmann::json m = step_metrics(r, secs);
     m["epoch"] = epoch;
+    m["images"] = r.samples;
     m["images_per_s"] = secs > 0 ? r.samples / secs : 0.0;
     const bool epoch_end = static_cast<int64_t>(epoch) > epoch_before || last;
     if (cfg.train.log_every > 0 && (r.step % cfg.train.log_every == 0 || r.step == 1 || last))
@@ -100,6 +106,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
                                              cfg.train.micro_batch_size, precision);
       m["test_accuracy"] = e.accuracy;
       m["test_loss"] = e.loss;
+      m["confusion"] = e.confusion;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       fmt::print("epoch {:.2f}: test accuracy {:.2f}% ({} images), test loss {:.4f}, {:.0f} s\n", epoch,
                  100 * e.accuracy, e.samples, e.loss, elapsed);
@@ -108,12 +115,13 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
     const int signal = signals.received();  // read once: the checkpoint and the exit agree
     if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop || signal)
-      save_checkpoint(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml);
+      save_checkpoint_and_report(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml, cfg);
     if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }
   write_model_folder(cfg.out_dir, [&](const std::string& staging) { save_image_classifier(staging, *j.model, j.info); });
   fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n", cfg.out_dir,
              format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));
+  if (cfg.report) fmt::print("report {}/report.html\n", cfg.out_dir);
   return signals.received() ? signals.exit_code() : 0;  // a signal after the last step: all is saved
 }
 

@@ -105,11 +105,7 @@ void* Allocator::allocate(size_t bytes, Category category) {
     }
     stats_.allocations++;
   }
-  stats_.live[c] += size;
-  stats_.peak[c] = std::max(stats_.peak[c], stats_.live[c]);
-  stats_.total_live += size;
-  stats_.total_peak = std::max(stats_.total_peak, stats_.total_live);
-  stats_.reserved_peak = std::max(stats_.reserved_peak, stats_.total_live + stats_.cached);
+  grow_locked(c, int64_t(size));
   return ptr;
 }
 
@@ -135,10 +131,16 @@ void Allocator::release(void* ptr, size_t bytes, Category category) noexcept {
 void Allocator::count_external(int64_t bytes, Category category) noexcept {
   std::lock_guard<std::mutex> lock(mu_);
   int c = static_cast<int>(category);
+  grow_locked(c, bytes);
+}
+
+void Allocator::grow_locked(int c, int64_t bytes) {
   stats_.live[c] += bytes;
   stats_.peak[c] = std::max(stats_.peak[c], stats_.live[c]);
+  stats_.window_peak[c] = std::max(stats_.window_peak[c], stats_.live[c]);
   stats_.total_live += bytes;
   stats_.total_peak = std::max(stats_.total_peak, stats_.total_live);
+  stats_.window_total_peak = std::max(stats_.window_total_peak, stats_.total_live);
   stats_.reserved_peak = std::max(stats_.reserved_peak, stats_.total_live + stats_.cached);
 }
 
@@ -157,6 +159,14 @@ void Allocator::reset_peaks() {
   stats_.peak = stats_.live;
   stats_.total_peak = stats_.total_live;
   stats_.reserved_peak = stats_.total_live + stats_.cached;
+  stats_.window_peak = stats_.live;
+  stats_.window_total_peak = stats_.total_live;
+}
+
+void Allocator::reset_window_peaks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.window_peak = stats_.live;
+  stats_.window_total_peak = stats_.total_live;
 }
 
 void Allocator::empty_cache() {

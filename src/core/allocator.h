@@ -30,6 +30,10 @@ struct MemoryStats {
   int64_t cached = 0;                          // freed blocks kept for reuse
   int64_t reserved_peak = 0;                   // highest total_live + cached
   int64_t allocations = 0;                     // calls that were not served by the cache
+  // The same peaks since the last reset_window_peaks(): a training step's own peak, which
+  // the run's report draws step by step while `peak` keeps the whole run's.
+  std::array<int64_t, kNumCategories> window_peak{};
+  int64_t window_total_peak = 0;
 };
 
 class Allocator {
@@ -59,12 +63,14 @@ class Allocator {
 
   MemoryStats stats() const;
   void reset_peaks();   // peaks restart from the current live bytes
+  void reset_window_peaks();  // only the window peaks restart
   void empty_cache();   // hands cached blocks back to the system
 
   Device device() const { return device_; }
 
  private:
   void drop_cache_locked();
+  void grow_locked(int c, int64_t bytes);  // live bytes of category c grow; peaks follow
 
   Device device_;
   mutable std::mutex mu_;

@@ -47,7 +47,7 @@ out_dir: runs/default
 
 namespace {
 
-using Slot = std::variant<int64_t*, double*, float*, std::string*>;
+using Slot = std::variant<int64_t*, double*, float*, bool*, std::string*>;
 
 struct Field {
   ConfigKey key;
@@ -120,6 +120,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"sample.temperature", "float", "sampling temperature (0: greedy)"}, &c.sample.temperature},
       {{"sample.top_k", "int", "sample among the k likeliest tokens (0: all)"}, &c.sample.top_k},
       {{"out_dir", "string", "run folder: metrics.jsonl, model, checkpoint"}, &c.out_dir},
+      {{"report", "bool", "write out_dir/report.html (loss, memory and speed plots) at each checkpoint and at the end"}, &c.report},
   };
 }
 
@@ -150,6 +151,10 @@ void assign(Field& f, const std::string& value, const std::string& source) {
         using T = std::remove_pointer_t<decltype(p)>;
         if constexpr (std::is_same_v<T, std::string>) {
           *p = value;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (value == "true" || value == "1") *p = true;
+          else if (value == "false" || value == "0") *p = false;
+          else throw bad("true or false");
         } else if constexpr (std::is_same_v<T, int64_t>) {
           size_t pos = 0;
           try {
@@ -300,6 +305,21 @@ std::string to_yaml(const RunConfig& cfg) {
   if (!section.empty()) out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::pair<std::string, std::string>> config_values(const RunConfig& cfg) {
+  RunConfig c = cfg;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (Field& f : fields(c))
+    out.emplace_back(f.key.name, std::visit(
+                                     [](auto* p) -> std::string {
+                                       using T = std::remove_pointer_t<decltype(p)>;
+                                       if constexpr (std::is_same_v<T, std::string>) return *p;
+                                       else if constexpr (std::is_same_v<T, bool>) return *p ? "true" : "false";
+                                       else return fmt::format("{}", *p);
+                                     },
+                                     f.slot));
+  return out;
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -82,11 +82,12 @@ struct RunConfig {
     int64_t epochs = 0;               // train.epochs (0: train.steps decides; see resolve_length)
   } vision;
   std::string out_dir = "runs/default";
+  bool report = true;  // train writes out_dir/report.html at each checkpoint and at the end
 };
 
 struct ConfigKey {
   std::string name;     // "train.lr"
-  std::string type;     // "int", "float", "string"
+  std::string type;     // "int", "float", "bool", "string"
   std::string doc;
 };
 
@@ -101,6 +102,9 @@ void apply_override(RunConfig& cfg, const std::string& assignment);
 void validate(const RunConfig& cfg);
 // The resolved configuration as YAML (stored in checkpoints, printed at start).
 std::string to_yaml(const RunConfig& cfg);
+// Every key with its value as text ("train.lr" -> "0.002"), in documentation order: what a
+// run's report compares between runs.
+std::vector<std::pair<std::string, std::string>> config_values(const RunConfig& cfg);
 
 // The built-in default job (also in configs/default.yaml).
 extern const char* kDefaultConfigYaml;

@@ -10,7 +10,9 @@
 #include <cmath>
 #include <filesystem>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "run_cli.h"
 
@@ -111,6 +113,19 @@ TEST(CliPlan, BudgetedRunMatchesItsPrediction) {
   ASSERT_GT(resident, 0) << r.output;
   EXPECT_DOUBLE_EQ(counted_plan, counted_run);  // printed to 0.1 MiB; exact in tests/train
   EXPECT_LE(predicted, run_budget_mib()) << r.output;
+  // The run's header carries the plan, and its report draws the prediction and the budget.
+  const auto header = nlohmann::json::parse(read_file(out + "/run.json"));
+  EXPECT_EQ(header["prediction"]["source"], "plan");
+  EXPECT_EQ(header["prediction"]["budget"].get<int64_t>(), int64_t(run_budget_mib()) << 20);
+  int64_t step_peak = 0;
+  std::istringstream lines(read_file(out + "/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);)
+    step_peak = std::max(step_peak, nlohmann::json::parse(line)["mem_step_peak"].get<int64_t>());
+  EXPECT_EQ(step_peak, header["prediction"]["peak"].get<int64_t>());  // the plan's counted peak, to the byte
+  const std::string html = read_file(out + "/report.html");
+  for (const char* level : {"data-level=\"predicted peak, all counted\"", "data-level=\"budget (whole process)\"",
+                            "data-level=\"the allocator&#39;s limit: budget less the fixed overhead\""})
+    EXPECT_NE(html.find(level), std::string::npos) << level;
 #ifdef BIGBATCH_SANITIZED
   std::printf("sanitized build: the resident peak (%.1f MiB) is AddressSanitizer's as much as ours; it is "
               "compared with the prediction in the Release suite only\n", resident);
