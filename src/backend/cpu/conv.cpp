@@ -135,35 +135,76 @@ void check_dtypes(const char* op, const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+namespace {
+
+void run_forward(const void* x, const void* w, const void* bias, void* y, const ConvArgs& a, DType dt) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvPrims& p = prims(a, bias != nullptr, dt);
+  auto& e = cpu::dnnl_engine();
+  memory wm = weights_as(p.fwd_pd.weights_desc(), p.user_w, const_cast<void*>(w), p.fwd_w_mem);
+  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, const_cast<void*>(x))},
+                                     {DNNL_ARG_WEIGHTS, wm},
+                                     {DNNL_ARG_DST, memory(p.dst, e.engine, y)}};
+  if (bias) io.emplace(DNNL_ARG_BIAS, memory(p.bias, e.engine, const_cast<void*>(bias)));
+  p.fwd.execute(e.stream, io);
+  e.stream.wait();
+}
+
+void run_backward_data(const void* dy, const void* w, void* dx, const ConvArgs& a, DType dt) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvPrims& p = prims(a, false, dt);
+  ensure_bwd_data(p, a, dt);
+  auto& e = cpu::dnnl_engine();
+  memory wm = weights_as(p.bwd_data_w, p.user_w, const_cast<void*>(w), p.bwd_w_mem);
+  p.bwd_data.execute(e.stream, {{DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, const_cast<void*>(dy))},
+                                {DNNL_ARG_WEIGHTS, wm},
+                                {DNNL_ARG_DIFF_SRC, memory(p.src, e.engine, dx)}});
+  e.stream.wait();
+}
+
+void run_backward_weights(const void* x, const void* dy, void* dw, void* dbias, const ConvArgs& a, DType dt) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvPrims& p = prims(a, dbias != nullptr, dt);
+  ensure_bwd_weights(p, a, dbias != nullptr);
+  auto& e = cpu::dnnl_engine();
+  memory user_dw(p.user_dw, e.engine, dw);
+  const bool direct = p.bwd_weights_dw == p.user_dw;
+  if (!direct && !p.dw_mem) p.dw_mem = memory(p.bwd_weights_dw, e.engine);
+  memory dwm = direct ? user_dw : p.dw_mem;
+  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, const_cast<void*>(x))},
+                                     {DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, const_cast<void*>(dy))},
+                                     {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+  if (dbias) io.emplace(DNNL_ARG_DIFF_BIAS, memory(memory::desc({a.o}, memory::data_type::f32, Tag::x), e.engine, dbias));
+  p.bwd_weights.execute(e.stream, io);
+  if (!direct) dnnl::reorder(dwm, user_dw).execute(e.stream, dwm, user_dw);
+  e.stream.wait();
+}
+
+// bf16 where oneDNN has no bf16 convolution (AVX2-only CPUs): f32 copies, see dnnl_common.h.
+bool widened(const Tensor& t) { return t.dtype() == DType::BF16 && !cpu::dnnl_has_bf16(); }
+std::vector<float> f32_copy(const Tensor& t) { return cpu::widen_bf16(t.raw(), t.numel()); }
+
+}  // namespace
+
 void CpuBackend::conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                         const ConvArgs& a) {
   check_dtypes("conv2d", x, w);
   check_dtypes("conv2d", x, y);
-  std::lock_guard<std::mutex> lock(g_mu);
-  ConvPrims& p = prims(a, bias.defined(), x.dtype());
-  auto& e = cpu::dnnl_engine();
-  memory wm = weights_as(p.fwd_pd.weights_desc(), p.user_w, w.raw(), p.fwd_w_mem);
-  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, x.raw())},
-                                     {DNNL_ARG_WEIGHTS, wm},
-                                     {DNNL_ARG_DST, memory(p.dst, e.engine, y.raw())}};
-  if (bias.defined()) io.emplace(DNNL_ARG_BIAS, memory(p.bias, e.engine, bias.raw()));
-  p.fwd.execute(e.stream, io);
-  e.stream.wait();
+  const void* b = bias.defined() ? bias.raw() : nullptr;
+  if (!widened(x)) return run_forward(x.raw(), w.raw(), b, y.raw(), a, x.dtype());
+  std::vector<float> y32(static_cast<size_t>(y.numel()));
+  run_forward(f32_copy(x).data(), f32_copy(w).data(), b, y32.data(), a, DType::F32);
+  cpu::narrow_to_bf16(y32, y.raw());
 }
 
 void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
                                       const ConvArgs& a) {
   check_dtypes("conv2d_backward_data", dy, w);
   check_dtypes("conv2d_backward_data", dy, dx);
-  std::lock_guard<std::mutex> lock(g_mu);
-  ConvPrims& p = prims(a, false, dy.dtype());
-  ensure_bwd_data(p, a, dy.dtype());
-  auto& e = cpu::dnnl_engine();
-  memory wm = weights_as(p.bwd_data_w, p.user_w, w.raw(), p.bwd_w_mem);
-  p.bwd_data.execute(e.stream, {{DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, dy.raw())},
-                                {DNNL_ARG_WEIGHTS, wm},
-                                {DNNL_ARG_DIFF_SRC, memory(p.src, e.engine, dx.raw())}});
-  e.stream.wait();
+  if (!widened(dy)) return run_backward_data(dy.raw(), w.raw(), dx.raw(), a, dy.dtype());
+  std::vector<float> dx32(static_cast<size_t>(dx.numel()));
+  run_backward_data(f32_copy(dy).data(), f32_copy(w).data(), dx32.data(), a, DType::F32);
+  cpu::narrow_to_bf16(dx32, dx.raw());
 }
 
 void CpuBackend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Tensor& dw,
@@ -171,23 +212,9 @@ void CpuBackend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, cons
   check_dtypes("conv2d_backward_weights", x, dy);
   if (dw.dtype() != DType::F32 || (dbias.defined() && dbias.dtype() != DType::F32))
     throw ShapeError("conv2d_backward_weights writes f32 weight and bias gradients");
-  std::lock_guard<std::mutex> lock(g_mu);
-  ConvPrims& p = prims(a, dbias.defined(), x.dtype());
-  ensure_bwd_weights(p, a, dbias.defined());
-  auto& e = cpu::dnnl_engine();
-  memory user_dw(p.user_dw, e.engine, dw.raw());
-  const bool direct = p.bwd_weights_dw == p.user_dw;
-  if (!direct && !p.dw_mem) p.dw_mem = memory(p.bwd_weights_dw, e.engine);
-  memory dwm = direct ? user_dw : p.dw_mem;
-  std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(p.src, e.engine, x.raw())},
-                                     {DNNL_ARG_DIFF_DST, memory(p.dst, e.engine, dy.raw())},
-                                     {DNNL_ARG_DIFF_WEIGHTS, dwm}};
-  if (dbias.defined())
-    io.emplace(DNNL_ARG_DIFF_BIAS, memory(memory::desc({a.o}, memory::data_type::f32, Tag::x),
-                                          e.engine, dbias.raw()));
-  p.bwd_weights.execute(e.stream, io);
-  if (!direct) dnnl::reorder(dwm, user_dw).execute(e.stream, dwm, user_dw);
-  e.stream.wait();
+  void* db = dbias.defined() ? dbias.raw() : nullptr;
+  if (!widened(x)) return run_backward_weights(x.raw(), dy.raw(), dw.raw(), db, a, x.dtype());
+  run_backward_weights(f32_copy(x).data(), f32_copy(dy).data(), dw.raw(), db, a, DType::F32);
 }
 
 }  // namespace bb

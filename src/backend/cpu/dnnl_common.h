@@ -5,6 +5,7 @@
 
 #include <dnnl.hpp>
 #include <string_view>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -28,5 +29,18 @@ inline dnnl::memory::data_type dnnl_type(DType t, std::string_view op) {
     default: throw ShapeError(fmt::format("{} does not take {} tensors", op, dtype_name(t)));
   }
 }
+
+// Whether oneDNN multiplies and convolves bf16 on this CPU. oneDNN 2.6 does from AVX-512 up
+// (natively with AVX512_BF16, emulated on AVX-512 without it) and refuses bf16 on AVX2-only
+// CPUs. Asked once, by making a 1 x 1 bf16 product.
+bool dnnl_has_bf16();
+
+// Where oneDNN has no bf16 kernels, bf16 operands are widened to f32, multiplied or convolved
+// in f32 (what a bf16 product accumulates in anyway: bf16 x bf16 is exact in f32) and the
+// result rounded back. The f32 copies live in these buffers for one call, outside the
+// allocator: they are this CPU's way of running the op, not memory the op needs, so the counts
+// (and the planner's predictions of them) stay the same on every CPU.
+std::vector<float> widen_bf16(const void* bf16, int64_t n);
+void narrow_to_bf16(const std::vector<float>& f32, void* bf16);
 
 }  // namespace bb::cpu

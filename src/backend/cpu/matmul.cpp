@@ -103,6 +103,13 @@ Tensor widen(const Tensor& t) {
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
                         const MatmulArgs& args) {
   const void* bias_ptr = bias.defined() ? bias.raw() : nullptr;
+  if (a.dtype() == DType::BF16 && !cpu::dnnl_has_bf16()) {  // an AVX2-only CPU: see dnnl_common.h
+    const std::vector<float> a32 = cpu::widen_bf16(a.raw(), a.numel()), b32 = cpu::widen_bf16(b.raw(), b.numel());
+    if (c.dtype() != DType::BF16) return run_dnnl(a32.data(), b32.data(), bias_ptr, c.raw(), DType::F32, c.dtype(), args);
+    std::vector<float> c32 = args.accumulate ? cpu::widen_bf16(c.raw(), c.numel()) : std::vector<float>(c.numel());
+    run_dnnl(a32.data(), b32.data(), bias_ptr, c32.data(), DType::F32, DType::F32, args);
+    return cpu::narrow_to_bf16(c32, c.raw());
+  }
   if (a.dtype() != DType::F16) return run_dnnl(a.raw(), b.raw(), bias_ptr, c.raw(), a.dtype(), c.dtype(), args);
   const Tensor a32 = widen(a), b32 = widen(b);
   if (c.dtype() != DType::F16)
