@@ -36,7 +36,10 @@ std::vector<std::pair<double, double>> curve(const RunRecord& run, const char* y
   std::vector<std::pair<double, double>> points;
   double sum = 0;
   for (const auto& s : run.steps) {
-    if (cumulative) sum += std::max(0.0, std::isfinite(record_number(s, cumulative)) ? record_number(s, cumulative) : 0.0);
+    if (cumulative) {
+      const double add = record_number(s, cumulative);
+      if (std::isfinite(add) && add > 0) sum += add;
+    }
     const double y = record_number(s, y_key);
     if (only_present && !std::isfinite(y)) continue;
     points.emplace_back(cumulative ? sum : record_number(s, "step"), y);

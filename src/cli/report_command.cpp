@@ -33,6 +33,11 @@ int run_report(const ReportArgs& a) {
   if (fs::is_directory(out, ec)) throw ConfigError(fmt::format("--out {} is a folder; name the HTML file to write", out));
   if (fs::exists(out, ec) && !a.overwrite && !is_report(out))
     throw ConfigError(fmt::format("--out {} exists and is not a bigbatch report; replace it with --overwrite", out));
+  // Not even --overwrite may put the report over a run's own records.
+  for (const std::string& dir : a.run_dirs)
+    for (const char* own : {"metrics.jsonl", "run.json"})
+      if (fs::equivalent(out, fs::path(dir) / own, ec))
+        throw ConfigError(fmt::format("--out {} is the {} of run {}; name another file", out, own, dir));
   std::vector<RunRecord> runs;
   for (const std::string& dir : a.run_dirs) runs.push_back(read_run(dir));
   write_report(runs, out);

@@ -152,8 +152,8 @@ void assign(Field& f, const std::string& value, const std::string& source) {
         if constexpr (std::is_same_v<T, std::string>) {
           *p = value;
         } else if constexpr (std::is_same_v<T, bool>) {
-          if (value == "true" || value == "1") *p = true;
-          else if (value == "false" || value == "0") *p = false;
+          if (value == "true") *p = true;
+          else if (value == "false") *p = false;
           else throw bad("true or false");
         } else if constexpr (std::is_same_v<T, int64_t>) {
           size_t pos = 0;

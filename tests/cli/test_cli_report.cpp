@@ -224,6 +224,9 @@ TEST(CliReport, BadInputIsOneSentenceNamingTheFile) {
   EXPECT_EQ(run_cli("report " + lm + " --out " + mine + " --overwrite").code, 0);
   EXPECT_EQ(run_cli("report " + lm + " --out " + mine).code, 0);  // now a report
   expect_error("train report=maybe", "key 'report' wants true or false, got 'maybe'");
+  expect_error("train report=1", "key 'report' wants true or false, got '1'");
+  expect_error("report " + lm + " --out " + lm + "/metrics.jsonl --overwrite", "is the metrics.jsonl of run");
+  EXPECT_EQ(read_file(lm + "/metrics.jsonl"), "{\"step\": 1, \"loss\": 3}\n");
 }
 
 }  // namespace
