@@ -2,6 +2,7 @@
 #include "autograd/checkpoint.h"
 
 #include "autograd/backward.h"
+#include "backend/profile.h"
 #include "core/grad_mode.h"
 #include "ops/ops.h"
 #include "ops/record.h"
@@ -33,6 +34,7 @@ Tensor checkpoint(const Block& block, const Tensor& x, const std::vector<Tensor>
     Tensor out;
     {
       EnableGradGuard grad_on;
+      PhaseScope phase(Phase::kRecompute);
       out = block(input, true);
     }
     if (!needs_grad(out)) return none;

@@ -68,6 +68,12 @@ inline double attention_flops(const AttentionArgs& a) {
 }
 constexpr double kAttentionBackwardShare = 2.5;
 
+// FLOPs of one convolution (its backward passes for data and for weights each do as many).
+inline double conv_flops(const ConvArgs& a) {
+  return 2.0 * double(a.n) * double(a.oh) * double(a.ow) * double(a.o) * double(a.c / a.groups) *
+         double(a.kh) * double(a.kw);
+}
+
 // f32 workspace of one CPU attention call, forward or backward, for every OpenMP thread.
 int64_t attention_scratch_floats(const AttentionArgs& args, DType dtype, bool backward);
 
@@ -75,6 +81,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+  // Drops what the backend keeps between calls (oneDNN's compiled primitives for every shape
+  // seen): the planner's rate probes see many shapes a run never uses. Later calls rebuild
+  // what they need.
+  virtual void release_caches() = 0;
 
   // c (batch, m, n) = a (batch, m, k) * b (batch?, k, n) [+ bias (n)]. a, b: f32 or bf16
   // (same); c: f32 or bf16; bias: f32 or undefined.

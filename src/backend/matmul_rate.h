@@ -1,9 +1,10 @@
-// The CPU's matmul rate measured now: what the planner's time model and the benchmarks'
-// ceiling both rest on.
+// The CPU's kernel rates measured now: what the planner's time model and the benchmarks'
+// ceiling rest on.
 #pragma once
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/meta/meta_backend.h"
 #include "core/dtype.h"
 
 namespace bb {
@@ -13,14 +14,18 @@ namespace bb {
 // in a step takes, as the planner's time model wants it).
 enum class Statistic { kBest, kMedian };
 
-// FLOP/s of a (m, k) x (k, n) product in `dtype` on the CPU backend.
+// FLOP/s of a (m, k) x (k, n) product in `dtype` on the CPU backend, operands hot in cache.
 double measure_matmul_flops(int64_t m, int64_t k, int64_t n, DType dtype, int reps,
                             Statistic stat = Statistic::kBest);
-// FLOP/s of the CPU attention kernel, forward and backward together, at `args` in `dtype`
-// (FLOPs counted as attention_flops does).
-double measure_attention_flops(const AttentionArgs& args, DType dtype, int reps, Statistic stat);
-// Bytes per second of an elementwise kernel (a + b into c, f32) over `floats` elements each:
-// the rate of the memory-bound ops around the products.
-double measure_pointwise_bandwidth(int64_t floats, int reps, Statistic stat);
+
+// Seconds of the median call of one kernel as a training step makes it: operands rotated
+// among copies that together outgrow the caches (up to `max_bytes` of them, one copy at
+// least), since a step reads each activation long after it was written. A product beyond
+// about 2 GFLOP is timed on a part of it (fewer rows or batch entries) and scaled by FLOPs,
+// which keeps a probe short for any model.
+double measure_matmul_seconds(const MatmulArgs& args, DType in, DType out, bool bias, int64_t max_bytes);
+double measure_attention_seconds(const AttentionArgs& args, DType dtype, bool backward, int64_t max_bytes);
+// The same for a kernel call the meta backend recorded, on zero-filled tensors of its shapes.
+double measure_replay_seconds(const MetaBackend::CallKey& call, const MetaBackend::Replay& run, int64_t max_bytes);
 
 }  // namespace bb

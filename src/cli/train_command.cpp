@@ -17,6 +17,7 @@
 #include "cli/run_record.h"
 #include "cli/run_model.h"
 #include "cli/signals.h"
+#include "cli/step_profile.h"
 #include "cli/vision_commands.h"
 #include "core/allocator.h"
 #include "core/error.h"
@@ -97,12 +98,15 @@ int run_train(const TrainArgs& args) {
   const Precision precision = parse_precision(cfg.train.precision);
   int64_t run_steps = 0;
   StopSignals signals;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130/143
+  StepProfile profile(cfg.train.profile, job->total_steps - job->trainer->steps_done());
   const RunClock clock{.first_step = job->trainer->steps_done()};
   while (job->trainer->steps_done() < job->total_steps) {
     alloc.reset_window_peaks();  // the metrics record this step's own peak
+    profile.before_step();
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = job->trainer->step(job->next_window());  // train.epochs: cut at the epoch's end
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    profile.after_step(job->trainer->steps_done() == job->total_steps);
     ++run_steps;
     nlohmann::json m = step_metrics(r, secs);
     const bool last = r.step == job->total_steps;

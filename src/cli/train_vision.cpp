@@ -14,6 +14,7 @@
 #include "cli/run_header.h"
 #include "cli/run_record.h"
 #include "cli/signals.h"
+#include "cli/step_profile.h"
 #include "cli/vision_commands.h"
 #include "core/allocator.h"
 #include "core/error.h"
@@ -82,12 +83,15 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   int64_t run_steps = 0;
   const RunClock clock{.start = run_start, .first_step = j.trainer->steps_done()};
   StopSignals signals;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130/143
+  StepProfile profile(cfg.train.profile, j.total_steps - j.trainer->steps_done());
   while (j.trainer->steps_done() < j.total_steps) {
     const int64_t epoch_before = j.trainer->samples_done() / train.count;
     alloc.reset_window_peaks();  // the metrics record this step's own peak
+    profile.before_step();
     auto t0 = std::chrono::steady_clock::now();
     StepResult r = j.trainer->step(j.next_window());  // train.epochs: cut at the epoch's end
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    profile.after_step(j.trainer->steps_done() == j.total_steps);
     ++run_steps;
     const bool last = r.step == j.total_steps;
     const double epoch = static_cast<double>(j.trainer->samples_done()) / train.count;

@@ -103,6 +103,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"train.eval_every", "int", "steps between validation losses (0: off)"}, &c.train.eval_every},
       {{"train.eval_batches", "int", "micro-batches per validation"}, &c.train.eval_batches},
       {{"train.checkpoint_every", "int", "steps between checkpoints (0: only at the end)"}, &c.train.checkpoint_every},
+      {{"train.profile", "bool", "time every kernel of steps 2 to 4 of the run and print the time by phase and op"}, &c.train.profile},
       {{"data.path", "string", "text file, or folder of text files (gzip is read too)"}, &c.data.path},
       {{"data.format", "string", "text (random windows), documents (one padded document a sample) or instruct (JSON lines, loss on completions)"}, &c.data.format},
       {{"data.separator", "string", "a line equal to this ends a document (empty: blank line)"}, &c.data.separator},

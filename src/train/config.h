@@ -52,6 +52,7 @@ struct RunConfig {
     int64_t eval_every = 50;
     int64_t eval_batches = 8;
     int64_t checkpoint_every = 50;
+    bool profile = false;                 // time every kernel of steps 2-4 and print the table
   } train;
   struct Data {
     std::string path = "/usr/share/games/fortunes";

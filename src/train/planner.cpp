@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <vector>
 #include <map>
 
@@ -38,32 +39,50 @@ class MetaTokens final : public Dataset {
   int64_t seq_;
 };
 
-// The rates the time model rests on, each measured once per process at the model's shapes
-// (the median call of 0.2 s of calls): one rate per precision for every plan keeps their order a matter of
-// counted work, not of timing noise at each plan's shape.
-// - products: a (2048 x C) x (C x 4C) matmul;
-// - attention: our kernel, forward and backward, at the model's heads, sequence and head size;
-// - everything else (norms, activations, casts, the loss, the optimizer): the bytes an
-//   elementwise kernel moves per second over an MLP activation of 2048 tokens (2048 x 4C).
+// The rates the time model rests on, each measured once per process (cached), so that every
+// plan of a run is timed from the same figures:
+// - each product shape (matmul and attention calls, forward and backward) the dry run
+//   counted: its median call with operands cold, as in a step (backend/matmul_rate.h);
+// - convolutions: a (2048 x C) x (C x 4C) matmul's rate;
+// - every other kernel (norms, activations, casts, the loss, the optimizer): its largest call
+//   in the dry run, replayed on the CPU the same way, gives its seconds per byte moved.
+// What a probe may hold besides the process's fixed overhead: the budget less that overhead,
+// so that planning under a budget stays under it too (a plan that fits holds every tensor
+// of any one of its calls at once, so one copy of a call's operands always fits).
+int64_t g_probe_bytes = 0;
+
+double matmul_seconds(const MetaBackend::MatmulKey& key) {
+  static std::map<MetaBackend::MatmulKey, double> cache;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  const auto& [batch, m, n, k, ta, tb, bb, acc, bias, in, out] = key;
+  const double s = measure_matmul_seconds(MetaBackend::matmul_args(key), in, out, bias, g_probe_bytes);
+  Allocator::of(Device::CPU).empty_cache();
+  return cache[key] = s;
+}
+
+double attention_seconds(const MetaBackend::AttentionKey& key) {
+  static std::map<MetaBackend::AttentionKey, double> cache;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  const auto& [batch, heads, kv_heads, seq, head_dim, causal, dtype, backward] = key;
+  const double s = measure_attention_seconds(MetaBackend::attention_args(key), dtype, backward, g_probe_bytes);
+  Allocator::of(Device::CPU).empty_cache();
+  return cache[key] = s;
+}
+
+double kernel_seconds(const MetaBackend::CallKey& key) {
+  static std::map<MetaBackend::CallKey, double> cache;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto& meta = static_cast<MetaBackend&>(backend_for(Device::Meta));
+  const double s = measure_replay_seconds(key, meta.replay(key), g_probe_bytes);
+  Allocator::of(Device::CPU).empty_cache();  // each probe's copies: no other call reuses them
+  return cache[key] = s;
+}
+
 double matmul_rate(int64_t width, DType dtype) {
   static std::map<std::pair<int64_t, DType>, double> cache;
   auto key = std::make_pair(width, dtype);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   return cache[key] = measure_matmul_flops(2048, width, 4 * width, dtype, 10, Statistic::kMedian);
-}
-
-double attention_rate(AttentionArgs a, DType dtype) {
-  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool, DType>, double> cache;
-  auto key = std::make_tuple(a.heads, a.kv_heads, a.seq, a.head_dim, a.causal, dtype);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  a.batch = std::max<int64_t>(1, (16 + a.heads - 1) / a.heads);  // 16 heads or more: every thread busy
-  return cache[key] = measure_attention_flops(a, dtype, 10, Statistic::kMedian);
-}
-
-double pointwise_bandwidth(int64_t width) {
-  static std::map<int64_t, double> cache;
-  if (auto it = cache.find(width); it != cache.end()) return it->second;
-  return cache[width] = measure_pointwise_bandwidth(2048 * 4 * width, 10, Statistic::kMedian);
 }
 
 // What each kernel call costs besides its work: the op layer's serial part (shape checks,
@@ -98,12 +117,18 @@ double call_seconds() {
   return seconds;
 }
 
+// Every call the dry run counted, at its own shape, plus each call's fixed cost.
 double step_seconds(const DryRunWork& w, const std::string& precision) {
-  DType dt = compute_dtype(parse_precision(precision));
-  if (dt == DType::F16) dt = DType::F32;  // f16 products run on widened f32 operands
-  double s = (w.matmul_flops + w.conv_flops) / matmul_rate(w.width, dt) + w.bytes / pointwise_bandwidth(w.width);
-  if (w.attention_flops > 0) s += w.attention_flops / attention_rate(w.attention, dt);
-  s += w.calls * call_seconds();
+  const MetaBackend::Flops& f = w.counted;
+  double s = f.calls * call_seconds();
+  for (const auto& [key, calls] : f.kernels) s += calls * kernel_seconds(key);
+  for (const auto& [key, calls] : f.matmuls) s += calls * matmul_seconds(key);
+  for (const auto& [key, calls] : f.attentions) s += calls * attention_seconds(key);
+  if (f.conv > 0) {
+    DType dt = compute_dtype(parse_precision(precision));
+    if (dt == DType::F16) dt = DType::F32;  // f16 products run on widened f32 operands
+    s += f.conv / matmul_rate(w.width, dt);
+  }
   return s;
 }
 
@@ -162,29 +187,16 @@ MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work) {
       auto step_work = [&](int64_t micro) {
         const Flops f0 = counter.flops();
         trainer.step(micro * cfg.train.micro_batch_size);
-        const Flops f1 = counter.flops();
-        return Flops{f1.matmul - f0.matmul, f1.attention - f0.attention, f1.conv - f0.conv,
-                     f1.bytes - f0.bytes, f1.calls - f0.calls};
+        return MetaBackend::combine(counter.flops(), 1, f0, -1);
       };
       const Flops one = step_work(1);
-      const Flops each = cfg.train.grad_accum_steps > 1 ? [&] {
-        const Flops two = step_work(2);
-        return Flops{two.matmul - one.matmul, two.attention - one.attention, two.conv - one.conv,
-                     two.bytes - one.bytes, two.calls - one.calls};
-      }() : one;
-      const double k = double(cfg.train.grad_accum_steps);
-      auto total = [&](double Flops::*part) { return one.*part + (k - 1.0) * (each.*part); };
-      work->matmul_flops = total(&Flops::matmul);
-      work->attention_flops = total(&Flops::attention);
-      work->conv_flops = total(&Flops::conv);
-      work->bytes = total(&Flops::bytes);
-      work->calls = total(&Flops::calls);
-      work->step_flops = work->matmul_flops + work->attention_flops + work->conv_flops;
+      const Flops each = cfg.train.grad_accum_steps > 1 ? MetaBackend::combine(step_work(2), 1, one, -1) : one;
+      work->counted = MetaBackend::combine(one, 1, each, double(cfg.train.grad_accum_steps) - 1.0);
+      work->step_flops = work->counted.total();
     } else {
       trainer.step(samples);  // the steady state, gradient buffers already in place
     }
     if (work) {
-      work->attention = counter.last_attention();
       for (const auto& [name, p] : model->named_parameters())
         if (p.ndim() == 2) {  // the token embedding comes first: (V, C)
           work->width = p.dim(1);
@@ -213,6 +225,7 @@ Plan make_plan(const PlanRequest& req) {
   plan.effective_batch = req.cfg.train.micro_batch_size * req.cfg.train.grad_accum_steps;
   for (const std::string& p : req.precisions) parse_precision(p);
   for (const std::string& p : req.policies) CheckpointPolicy::parse(p);
+  std::vector<DryRunWork> works;
   for (int64_t b : micro_batch_candidates(plan.effective_batch)) {
     for (const std::string& precision : req.precisions) {
       for (const std::string& policy : req.policies) {
@@ -221,15 +234,35 @@ Plan make_plan(const PlanRequest& req) {
         row.accum = plan.effective_batch / b;
         row.checkpointing = policy;
         row.precision = precision;
-        DryRunWork work;
+        DryRunWork& work = works.emplace_back();
         row.memory = dry_run(apply_plan(req.cfg, row), &work);
         row.step_flops = work.step_flops;
-        row.step_seconds = step_seconds(work, precision);
         plan.rows.push_back(row);
       }
     }
   }
-  const int64_t overhead = req.measure_overhead ? req.measure_overhead() : req.overhead;
+  // The fixed overhead is read once the OpenMP threads and oneDNN's code and scratch are in:
+  // the call-cost probe and a (2048 x C) x (C x 4C) product in each precision bring them, as
+  // a run's first steps do; the per-shape probes come after, and their primitives go again.
+  call_seconds();
+  for (const std::string& p : req.precisions) {
+    DType dt = compute_dtype(parse_precision(p));
+    matmul_rate(works.empty() ? 64 : works.front().width, dt == DType::F16 ? DType::F32 : dt);
+  }
+  auto measure = [&] { return req.measure_overhead ? req.measure_overhead() : req.overhead; };
+  const int64_t before = measure();
+  g_probe_bytes = std::max<int64_t>(0, req.budget - before);
+  for (size_t i = 0; i < plan.rows.size(); ++i) {
+    PlanRow& r = plan.rows[i];
+    r.overhead = before;
+    // Only a plan that fits is timed: the others' probes could not stay within the budget.
+    r.step_seconds = r.predicted_bytes() <= req.budget ? step_seconds(works[i], r.precision) : std::nan("");
+  }
+  // Read again after the probes (their primitives released): what they leave in the heap
+  // and in oneDNN's kernel caches stays for the run too. A plan it pushes past the budget is
+  // refused, its time still shown.
+  backend_for(Device::CPU).release_caches();
+  const int64_t overhead = std::max(before, measure());
   for (PlanRow& r : plan.rows) {
     r.overhead = overhead;
     r.fits = r.predicted_bytes() <= req.budget;
@@ -249,10 +282,11 @@ std::string format_plan(const Plan& plan, int64_t budget) {
   for (int i = 0; i < int(plan.rows.size()); ++i) {
     const PlanRow& r = plan.rows[i];
     auto cat = [&](Category c) { return format_bytes(r.memory.peak[int(c)]); };
-    s += fmt::format("{:>5} {:>5} {:>10} {:>5} | {:>10} {:>10} {:>10} {:>11} {:>10} | {:>10} {:>9.3f} | {}{}\n",
+    const std::string seconds = std::isnan(r.step_seconds) ? "-" : fmt::format("{:.3f}", r.step_seconds);
+    s += fmt::format("{:>5} {:>5} {:>10} {:>5} | {:>10} {:>10} {:>10} {:>11} {:>10} | {:>10} {:>9} | {}{}\n",
                      r.micro_batch, r.accum, r.checkpointing, r.precision, cat(Category::Parameters),
                      cat(Category::Gradients), cat(Category::OptimizerState), cat(Category::Activations),
-                     cat(Category::Workspace), format_bytes(r.predicted_bytes()), r.step_seconds,
+                     cat(Category::Workspace), format_bytes(r.predicted_bytes()), seconds,
                      r.fits ? "yes" : "no", i == plan.best ? "  <- fastest that fits" : "");
   }
   if (plan.best < 0 && plan.smallest >= 0)

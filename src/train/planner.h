@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/meta/meta_backend.h"
 #include "core/allocator.h"
 #include "train/config.h"
 
@@ -28,7 +29,7 @@ struct PlanRow {
   int64_t micro_batch = 0, accum = 0;
   std::string checkpointing, precision;
   MemoryStats memory;                     // predicted: peak per category and total peak
-  double step_seconds = 0;
+  double step_seconds = 0;                // predicted; NaN for a plan that does not fit (not timed)
   double step_flops = 0;                  // counted in the dry run, checkpoint replays included
   bool fits = false;
   int64_t predicted_bytes() const;        // counted peak + the request's overhead
@@ -49,11 +50,8 @@ Plan make_plan(const PlanRequest& request);
 // work one optimizer step does, for the time model.
 struct DryRunWork {
   double step_flops = 0;  // one optimizer step's products (matmul, attention, conv), in FLOPs
-  double matmul_flops = 0, attention_flops = 0, conv_flops = 0;  // its parts
-  double bytes = 0;       // bytes read and written by the step's other ops
-  double calls = 0;       // kernel calls
+  MetaBackend::Flops counted;  // everything one optimizer step does, products by shape
   int64_t width = 0;      // the model's width (the token embedding's columns)
-  AttentionArgs attention;  // the shape of its attention calls
 };
 MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work = nullptr);
 

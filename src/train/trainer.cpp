@@ -8,6 +8,7 @@
 
 #include "autograd/backward.h"
 #include "backend/backend.h"
+#include "backend/profile.h"
 #include "core/error.h"
 #include "core/grad_mode.h"
 
@@ -54,6 +55,7 @@ void Trainer::apply_gradients(StepResult& r) {
   // A window without target tokens (say, every completion past block_size) has nothing to
   // learn from: AdamW would still decay and move the weights, so it is skipped like an overflow.
   r.skipped = !finite_ || r.tokens == 0;
+  PhaseScope phase(Phase::kOptimizer);
   if (!r.skipped) {
     r.grad_norm = clip_grad_norm(opt_.params(), opt_o_.grad_clip);
     opt_.step(r.lr);
@@ -72,7 +74,10 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
   int64_t micro = 0;
   for (int64_t done = 0; done < samples; done += opt_o_.micro_batch, ++micro) {
     const int64_t n = std::min(opt_o_.micro_batch, samples - done);
-    Batch batch = data_.batch(cursor_, n);
+    Batch batch = [&] {
+      PhaseScope phase(Phase::kData);
+      return data_.batch(cursor_, n);
+    }();
     cursor_ += n;
     Context ctx{.compute = compute_dtype(opt_o_.precision), .training = true,
                 .dropout = opt_o_.dropout, .seed = opt_o_.seed,
@@ -88,8 +93,14 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
     }
     ctx.grad_scale = scaler_.scale() * prescale_;
     int64_t count = 0;
-    Tensor loss = loss_(batch, ctx, &count);
-    backward(loss, Tensor::full(Shape{}, ctx.grad_scale, DType::F32, loss.device()));
+    Tensor loss = [&] {
+      PhaseScope phase(Phase::kForward);
+      return loss_(batch, ctx, &count);
+    }();
+    {
+      PhaseScope phase(Phase::kBackward);
+      backward(loss, Tensor::full(Shape{}, ctx.grad_scale, DType::F32, loss.device()));
+    }
     // On the meta device (the planner's dry run) there are no values to read.
     if (!loss.is_meta()) loss_sum += loss.item();
     r.tokens += count;
@@ -101,6 +112,7 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
 bool Trainer::finish_gradients(int64_t tokens) {
   // The only place the loss is normalised: by the window's target tokens over all ranks,
   // folded with the loss scale into one pass over the gradients.
+  PhaseScope phase(Phase::kGradients);
   const float inv =
       tokens > 0 ? 1.0f / (static_cast<float>(tokens) * scaler_.scale() * prescale_) : 0.0f;
   bool overflow = false;

@@ -57,19 +57,19 @@ double run_budget_mib() {
 }
 
 struct Row {
-  double peak_mib = 0, seconds = 0;
+  double peak_mib = 0, seconds = 0;  // seconds: NaN for a plan that does not fit (not timed)
   bool fits = false, chosen = false;
 };
 
 // The rows of `plan`'s table.
 std::vector<Row> plan_rows(const std::string& text) {
   std::vector<Row> rows;
-  const std::regex row(R"(\|\s+([0-9.]+) (KiB|MiB|GiB)\s+([0-9.]+) \| (yes|no)( +<- fastest that fits)?)");
+  const std::regex row(R"(\|\s+([0-9.]+) (KiB|MiB|GiB)\s+([0-9.]+|-) \| (yes|no)( +<- fastest that fits)?)");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), row); it != std::sregex_iterator(); ++it) {
     const std::smatch& m = *it;
     const double v = std::stod(m[1].str());
     rows.push_back(Row{.peak_mib = m[2].str() == "GiB" ? v * 1024 : m[2].str() == "KiB" ? v / 1024 : v,
-                       .seconds = std::stod(m[3].str()), .fits = m[4].str() == "yes", .chosen = m[5].matched});
+                       .seconds = m[3].str() == "-" ? std::nan("") : std::stod(m[3].str()), .fits = m[4].str() == "yes", .chosen = m[5].matched});
   }
   return rows;
 }
@@ -84,6 +84,7 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
   double fastest_fit = 1e30;
   for (size_t i = 0; i < rows.size(); ++i) {
     EXPECT_EQ(rows[i].fits, rows[i].peak_mib <= budget_mib()) << i << "\n" << r.output;
+    if (rows[i].fits) EXPECT_FALSE(std::isnan(rows[i].seconds)) << "a plan that fits is timed\n" << r.output;
     refused += !rows[i].fits;
     if (rows[i].fits) fastest_fit = std::min(fastest_fit, rows[i].seconds);
     if (rows[i].chosen) chosen = static_cast<int>(i);

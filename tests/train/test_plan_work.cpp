@@ -2,8 +2,11 @@
 // meta backend would have run, for the real architecture (GPT-2's 12 C^2 a block, Llama's
 // grouped key/value heads and SwiGLU), LoRA (no weight gradient for the frozen base) and
 // checkpoint replays. Checked against the analytic counts.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include "backend/matmul_rate.h"
 #include "train/config.h"
 #include "train/planner.h"
 
@@ -59,6 +62,31 @@ TEST(PlanWork, LoraSkipsTheFrozenWeightsGradients) {
   // At least the frozen blocks' weight gradients (2 per weight and token) are gone.
   const double tokens = 12 * 32, c = 64;
   EXPECT_LT(adapted, full - 0.9 * 2.0 * tokens * 2 * 12 * c * c);
+}
+
+// The time model replays every kernel call the dry run recorded on the CPU, at its shapes:
+// each replay must run (every argument rebuilt, ids and targets in range) for the models,
+// precisions and options a plan covers, and a replay must take time.
+TEST(PlanWork, EveryRecordedKernelReplaysOnTheCpu) {
+  const std::vector<std::vector<std::string>> variants = {
+      {"model.dropout=0.1", "train.checkpointing=selective", "train.precision=bf16"},
+      {"train.precision=fp16", "train.checkpointing=full"},
+      {"model.type=llama", "model.n_kv_head=2", "model.intermediate_size=160", "lora.r=4"},
+  };
+  auto& meta = static_cast<MetaBackend&>(backend_for(Device::Meta));
+  for (const auto& extra : variants) {
+    auto overrides = kGpt2;
+    overrides.insert(overrides.end(), extra.begin(), extra.end());
+    SCOPED_TRACE(fmt::format("{}", fmt::join(extra, " ")));
+    DryRunWork w;
+    dry_run(load_run_config("", overrides), &w);
+    EXPECT_GT(w.counted.kernels.size(), 10u);
+    for (const auto& [key, calls] : w.counted.kernels) {
+      SCOPED_TRACE(std::string(std::get<0>(key)));
+      EXPECT_GT(calls, 0);
+      EXPECT_GT(measure_replay_seconds(key, meta.replay(key), 1 << 20), 0);
+    }
+  }
 }
 
 TEST(PlanWork, TheChoiceIsTheSameEachTime) {

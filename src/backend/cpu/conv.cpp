@@ -49,6 +49,15 @@ memory::dims weight_dims(const ConvArgs& a) {
 std::mutex g_mu;
 std::map<Key, ConvPrims> g_cache;
 
+}  // namespace
+
+void cpu::clear_conv_primitives() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_cache.clear();
+}
+
+namespace {
+
 ConvPrims make(const ConvArgs& a, bool has_bias, DType dt) {
   const auto t = cpu::dnnl_type(dt, "conv2d");
   const auto f32 = memory::data_type::f32;

@@ -8,6 +8,7 @@ namespace bb {
 class CpuBackend final : public Backend {
  public:
   std::string_view name() const override { return "cpu"; }
+  void release_caches() override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
               const MatmulArgs& args) override;
   void cast(const Tensor& src, const Tensor& dst) override;

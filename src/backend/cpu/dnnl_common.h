@@ -43,4 +43,9 @@ bool dnnl_has_bf16();
 std::vector<float> widen_bf16(const void* bf16, int64_t n);
 void narrow_to_bf16(const std::vector<float>& f32, void* bf16);
 
+// The primitives matmul.cpp and conv.cpp keep for each shape they have run (their half of
+// CpuBackend::release_caches).
+void clear_matmul_primitives();
+void clear_conv_primitives();
+
 }  // namespace bb::cpu

@@ -28,6 +28,15 @@ struct Cached {
 std::mutex g_mu;
 std::map<Key, Cached> g_cache;
 
+}  // namespace
+
+void cpu::clear_matmul_primitives() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_cache.clear();
+}
+
+namespace {
+
 Cached make(const MatmulArgs& p, bool has_bias, DType in, DType out) {
   const int64_t bb = p.b_batched ? p.batch : 1;
   // Transposed operands are described by strides, so oneDNN reads them in place.
