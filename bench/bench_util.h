@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "backend/matmul_rate.h"
+#include "backend/profile.h"
 #include "core/tensor.h"
 #include "data/dataset.h"
 #include "models/gpt2.h"
@@ -86,5 +88,17 @@ struct GptRun {
     return times;
   }
 };
+
+// --profile: after the timed steps (so their figures are the same with it or without), the
+// per-op profile of three more steps, on stderr (stdout carries the JSON line).
+inline void add_profile_option(CLI::App& app, bool& profile) {
+  app.add_flag("--profile", profile, "after the timed steps, print the time by phase and op of 3 more to stderr");
+}
+inline void print_profile(Trainer& trainer) {
+  constexpr int kSteps = 3;
+  start_profile();
+  for (int i = 0; i < kSteps; ++i) trainer.step();
+  std::fputs(format_profile(stop_profile(), kSteps).c_str(), stderr);
+}
 
 }  // namespace bb::bench

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--windows", windows);
   app.add_option("--precision", precision, "fp32 or bf16");
   app.add_option("--tag", tag);
+  bool profile = false;
+  bench::add_profile_option(app, profile);
   CLI11_PARSE(app, argc, argv);
 
   ImageDataset data(load_fashion_mnist(data_dir, "train"),
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   }
   const bench::Stats s = bench::stats_of(rates);
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
+  if (profile) bench::print_profile(trainer);
   nlohmann::json out = {{"impl", "bigbatch"}, {"tag", tag}, {"bs", bs}, {"accum", accum}, {"precision", precision},
                         {"params", model->parameter_count()}, {"img_s_best", s.max}, {"img_s_med", s.median},
                         {"img_s_all", rates}, {"loss", loss}, {"peak_rss_MiB", peak_rss_bytes() / 1048576.0},

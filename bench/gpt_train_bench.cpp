@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32 or bf16");
   app.add_option("--tag", tag);
   app.add_option("--checkpointing", checkpointing, "none, full, every:N or selective");
+  bool profile = false;
+  bench::add_profile_option(app, profile);
   CLI11_PARSE(app, argc, argv);
 
   const auto& [layers, heads, embd, vocab, seq, mb, accum, steps, warmup] = run;
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
   const std::vector<double> times = run.time_steps(trainer, &loss);
   const int64_t peak_rss = peak_rss_bytes();
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
+  if (profile) bench::print_profile(trainer);
 
   // Ceiling after the run, so measuring it does not raise the run's peak memory.
   const double ceiling = bench::matmul_ceiling_gflops(precision == "bf16" ? DType::BF16 : DType::F32);

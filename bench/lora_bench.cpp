@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32 or bf16 compute");
   app.add_option("--base-dtype", base_dtype, "fp32 or bf16 frozen base weights (lora)");
   app.add_option("--checkpointing", checkpointing);
+  bool profile = false;
+  bench::add_profile_option(app, profile);
   CLI11_PARSE(app, argc, argv);
 
   const auto& [layers, heads, embd, vocab, seq, mb, accum, steps, warmup] = run;
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
   double loss = 0;
   const std::vector<double> times = run.time_steps(trainer, &loss);
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
+  if (profile) bench::print_profile(trainer);
   bench::Stats s = bench::stats_of(times);
   const double tokens = run.tokens_per_step();
   nlohmann::json by_cat;

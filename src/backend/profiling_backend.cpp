@@ -2,35 +2,20 @@
 #include "backend/profiling_backend.h"
 
 #include <chrono>
+#include <iterator>
 
 #include "backend/profile.h"
 
 namespace bb {
 namespace {
 
-std::string_view activation_name(Activation f) {
-  switch (f) {
-    case Activation::GeluTanh: return "gelu_tanh";
-    case Activation::GeluExact: return "gelu";
-    case Activation::Silu: return "silu";
-    case Activation::Relu: return "relu";
-    case Activation::Relu6: return "relu6";
-    case Activation::HardSwish: return "hardswish";
-  }
-  return "activation";
-}
-
-std::string_view activation_backward_name(Activation f) {
-  switch (f) {
-    case Activation::GeluTanh: return "gelu_tanh_backward";
-    case Activation::GeluExact: return "gelu_backward";
-    case Activation::Silu: return "silu_backward";
-    case Activation::Relu: return "relu_backward";
-    case Activation::Relu6: return "relu6_backward";
-    case Activation::HardSwish: return "hardswish_backward";
-  }
-  return "activation_backward";
-}
+// Each activation's forward and backward kernel names, in the order of enum Activation.
+constexpr std::string_view kActivationNames[][2] = {
+    {"gelu_tanh", "gelu_tanh_backward"}, {"gelu", "gelu_backward"},   {"silu", "silu_backward"},
+    {"relu", "relu_backward"},           {"relu6", "relu6_backward"}, {"hardswish", "hardswish_backward"}};
+static_assert(std::size(kActivationNames) == size_t(Activation::HardSwish) + 1);
+std::string_view activation_name(Activation f) { return kActivationNames[int(f)][0]; }
+std::string_view activation_backward_name(Activation f) { return kActivationNames[int(f)][1]; }
 
 std::string_view binary_name(BinaryOp op) {
   switch (op) {
