@@ -162,6 +162,12 @@ class Backend {
                                   const AttentionArgs& args, const Tensor& dq, const Tensor& dk,
                                   const Tensor& dv) = 0;
 
+  // One new query per sequence against a key/value cache read in place: q (batch, 1, heads,
+  // head_dim); k_cache and v_cache (batch, capacity, kv_heads, head_dim), of which the first
+  // `length` positions are filled; out like q. No mask: every cached position precedes the
+  // query. Scores and the softmax in f32. For generation (no gradient).
+  virtual void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                int64_t length, const Tensor& out) = 0;
   // Cross-entropy of logits (rows, vocab) against targets (rows, i64), fused with
   // log-softmax. loss (f32, one element) = sum over rows whose target != ignore_index;
   // counted (f32, one element) = how many such rows. If dlogits is defined it receives

@@ -142,6 +142,11 @@ class ProfilingBackend final : public Backend {
     Timed timed("attention_backward", kAttentionBackwardShare * attention_flops(args));
     inner_.attention_backward(q, k, v, out, lse, dout, args, dq, dk, dv);
   }
+  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t length,
+                        const Tensor& out) override {
+    Timed timed("decode_attention", 4.0 * double(q.numel()) * double(length));
+    inner_.decode_attention(q, k_cache, v_cache, length, out);
+  }
   void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, const Tensor& loss, const Tensor& counted, const Tensor& dlogits, float grad_scale) override {
     Timed timed("cross_entropy", 0);
     inner_.cross_entropy(logits, targets, ignore_index, loss, counted, dlogits, grad_scale);

@@ -23,7 +23,7 @@ Tensor ids_tensor(std::vector<int64_t>::const_iterator begin, std::vector<int64_
 std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> prompt, const SamplingOptions& o,
                                   bool use_cache, const OnToken& on_token) {
   NoGradGuard no_grad;
-  KVCache cache;
+  KVCache cache(model.max_positions());
   size_t fed = 0;  // leading tokens of the context whose keys and values the cache holds
   // `generate` hands over the visible context; it only grows by one token until the window
   // starts to slide, after which its length stays at the model's limit (== fed).

@@ -54,8 +54,8 @@ Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective, K
   } else {  // one new token against the cache
     if (!cache || T != 1)
       throw ShapeError(fmt::format("gpt2: decoding at position {} wants one token and a cache, got {}", pos, x.desc()));
-    auto [kc, vc] = cache->append(index_, k, v);
-    a = decode_attention(q, kc, vc);
+    cache->append(index_, k, v);
+    a = cache->attend(index_, q);
   }
   a = reshape(a, {B, T, C});
   Tensor h = add(x, dropout(attn_proj_->forward(a, ctx), cfg_.dropout, ctx, site));

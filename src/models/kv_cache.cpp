@@ -1,5 +1,5 @@
-// Decoding pieces written with ops (matmul, softmax, concat): they run once per generated
-// token on one query, so no dedicated kernel is needed.
+// The key/value cache (written in place, attended by the decode_attention op) and rotary
+// embedding at a position offset.
 #include "models/kv_cache.h"
 
 #include <fmt/format.h>
@@ -11,14 +11,27 @@
 
 namespace bb {
 
-std::pair<Tensor, Tensor> KVCache::append(int64_t layer, const Tensor& k_new, const Tensor& v_new) {
-  if (static_cast<int64_t>(k.size()) <= layer) {
-    k.resize(layer + 1);
-    v.resize(layer + 1);
+void KVCache::append(int64_t layer, const Tensor& k_new, const Tensor& v_new) {
+  if (static_cast<int64_t>(k_.size()) <= layer) {
+    k_.resize(layer + 1);
+    v_.resize(layer + 1);
+    filled_.resize(layer + 1, 0);
   }
-  k[layer] = k[layer].defined() ? concat({k[layer], k_new}, 1) : k_new;
-  v[layer] = v[layer].defined() ? concat({v[layer], v_new}, 1) : v_new;
-  return {k[layer], v[layer]};
+  const int64_t B = k_new.dim(0), T = k_new.dim(1), Hkv = k_new.dim(2), D = k_new.dim(3);
+  if (filled_[layer] + T > capacity_)
+    throw ShapeError(fmt::format("the key/value cache holds {} positions; layer {} asked for {}", capacity_, layer,
+                                 filled_[layer] + T));
+  if (!k_[layer].defined()) {
+    k_[layer] = Tensor::empty(Shape{B, capacity_, Hkv, D}, k_new.dtype(), k_new.device());
+    v_[layer] = Tensor::empty(Shape{B, capacity_, Hkv, D}, v_new.dtype(), v_new.device());
+  }
+  write_slice(k_new, k_[layer], 1, filled_[layer]);
+  write_slice(v_new, v_[layer], 1, filled_[layer]);
+  filled_[layer] += T;
+}
+
+Tensor KVCache::attend(int64_t layer, const Tensor& q) const {
+  return decode_attention(q, k_[layer], v_[layer], filled_[layer]);
 }
 
 Tensor rope_at(const Tensor& x, float theta, int64_t pos) {
@@ -44,20 +57,6 @@ Tensor rope_at(const Tensor& x, float theta, int64_t pos) {
   std::vector<Tensor> halves = split(x, {half, half}, 3);
   Tensor swapped = concat({halves[1], halves[0]}, 3);
   return add(mul(x, cos_t), mul(swapped, sin_t));
-}
-
-Tensor decode_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
-  if (q.ndim() != 4 || q.dim(1) != 1 || k.ndim() != 4 || v.shape() != k.shape() ||
-      q.dim(0) != k.dim(0) || q.dim(3) != k.dim(3) || q.dim(2) % k.dim(2) != 0)
-    throw ShapeError(fmt::format("decode_attention wants q (B, 1, H, D) and k, v (B, Tk, Hkv, D), got {}, {}, {}",
-                                 q.desc(), k.desc(), v.desc()));
-  const int64_t B = q.dim(0), H = q.dim(2), D = q.dim(3), Hkv = k.dim(2), G = H / Hkv;
-  Tensor qg = reshape(q, {B, Hkv, G, D});           // heads of one kv group side by side
-  Tensor kt = permute(k, {0, 2, 1, 3});             // (B, Hkv, Tk, D)
-  Tensor vt = permute(v, {0, 2, 1, 3});
-  Tensor scores = scale(matmul(qg, kt, false, true), 1.0f / std::sqrt(static_cast<float>(D)));  // (B, Hkv, G, Tk)
-  Tensor p = cast(softmax(scores), vt.dtype());
-  return reshape(matmul(p, vt), {B, 1, H, D});
 }
 
 }  // namespace bb

@@ -69,8 +69,8 @@ Tensor LlamaBlock::forward(const Tensor& x, const Context& ctx, int64_t pos, KVC
       throw ShapeError(fmt::format("llama: decoding at position {} wants one token and a cache, got {}", pos, x.desc()));
     q = rope_at(q, cfg_.rope_theta, pos);
     k = rope_at(k, cfg_.rope_theta, pos);
-    auto [kc, vc] = cache->append(layer, k, v);
-    a = decode_attention(q, kc, vc);
+    cache->append(layer, k, v);
+    a = cache->attend(layer, q);
   }
   Tensor r = add(x, o_proj_->forward(reshape(a, {B, T, C}), ctx));
   if (selective) {

@@ -47,6 +47,24 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal)
   return out;
 }
 
+Tensor decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t length) {
+  OpScope scope("decode_attention");
+  constexpr std::string_view op = "decode_attention";
+  check_float(op, q, "q");
+  if (q.ndim() != 4 || q.dim(1) != 1 || k_cache.ndim() != 4 || v_cache.shape() != k_cache.shape() ||
+      q.dim(0) != k_cache.dim(0) || q.dim(3) != k_cache.dim(3) || q.dim(2) % k_cache.dim(2) != 0)
+    shape_error(op, fmt::format("wants q (B, 1, H, D) and caches (B, capacity, Hkv, D); got {}, {}, {}", q.desc(),
+                                k_cache.desc(), v_cache.desc()));
+  if (q.dtype() != k_cache.dtype() || q.dtype() != v_cache.dtype())
+    shape_error(op, fmt::format("q and the caches differ in dtype: {}, {}, {}", q.desc(), k_cache.desc(), v_cache.desc()));
+  if (length < 1 || length > k_cache.dim(1))
+    shape_error(op, fmt::format("{} cached positions asked of a cache of {}", length, k_cache.dim(1)));
+  if (will_record({q, k_cache, v_cache})) shape_error(op, "has no gradient: it is for generation");
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  kernels(q).decode_attention(q, k_cache, v_cache, length, out);
+  return out;
+}
+
 Tensor rope(const Tensor& x, float theta) {
   OpScope scope("rope");
   check_float("rope", x, "input");

@@ -51,6 +51,22 @@ Tensor transpose(const Tensor& x, int d0, int d1) {
   return permute(x, perm);
 }
 
+void write_slice(const Tensor& src, const Tensor& dst, int dim, int64_t offset) {
+  OpScope scope("write_slice");
+  check_defined("write_slice", src, "source");
+  check_defined("write_slice", dst, "destination");
+  const int d = check_axis("write_slice", dst, dim);
+  bool fits = src.ndim() == dst.ndim() && src.dtype() == dst.dtype() && offset >= 0 &&
+              offset + src.dim(d) <= dst.dim(d);
+  for (int i = 0; fits && i < src.ndim(); ++i) fits = i == d || src.dim(i) == dst.dim(i);
+  if (!fits)
+    shape_error("write_slice", fmt::format("cannot write {} into {} at {} along dim {}", src.desc(), dst.desc(),
+                                           offset, dim));
+  if (will_record({src})) shape_error("write_slice", "has no gradient: it writes in place");
+  const int64_t outer = dst.shape().prod(0, d), inner = dst.shape().prod(d + 1, dst.ndim());
+  kernels(dst).copy_block(src, dst, outer, src.dim(d), dst.dim(d), 0, offset, src.dim(d), inner);
+}
+
 Tensor slice(const Tensor& x, int dim, int64_t start, int64_t length) {
   OpScope scope("slice");
   check_defined("slice", x, "input");

@@ -60,6 +60,9 @@ Tensor transpose(const Tensor& x, int d0, int d1);
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int dim);
 Tensor slice(const Tensor& x, int dim, int64_t start, int64_t length);
+// dst[.., offset : offset + src.dim(dim), ..] = src along `dim`, in place (no gradient): the
+// key/value cache's write of new positions.
+void write_slice(const Tensor& src, const Tensor& dst, int dim, int64_t offset);
 
 // --- lookups and normalisation (embedding.cpp, norm.cpp)
 Tensor embedding(const Tensor& table, const Tensor& ids);  // (v, d), ids (...) -> (..., d)
@@ -74,6 +77,9 @@ Tensor dropout(const Tensor& x, float p, RngKey key);
 // --- attention (attention.cpp)
 // q (B, T, H, D), k and v (B, T, Hkv, D) -> (B, T, H, D). Never stores (T, T).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = true);
+// One new query per sequence, q (B, 1, H, D), over the first `length` positions of a
+// preallocated cache (B, capacity, Hkv, D), read in place. Generation only: no gradient.
+Tensor decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t length);
 Tensor rope(const Tensor& x, float theta);  // x (B, T, H, D)
 
 // --- losses (loss.cpp). Both return the SUM over target tokens (f32 scalar) and write how

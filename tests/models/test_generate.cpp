@@ -54,7 +54,7 @@ TEST_P(GenerateBoth, CachedLogitsMatchFullForward) {
   NoGradGuard ng;
   std::vector<int64_t> seq = {1, 9, 33, 70, 2, 8, 15};
   Tensor full = model.logits(Tensor::from_ints(Shape{1, 7}, seq), Context{});
-  KVCache cache;
+  KVCache cache(model.max_positions());
   Tensor prefill = model.logits_cached(Tensor::from_ints(Shape{1, 3}, {1, 9, 33}), cache);
   auto all = full.to_floats();
   ASSERT_EQ(prefill.shape(), (Shape{1, 1, 100}));  // only the prompt's last position

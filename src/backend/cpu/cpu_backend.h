@@ -47,6 +47,8 @@ class CpuBackend final : public Backend {
   void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                           const Tensor& lse, const Tensor& dout, const AttentionArgs& args,
                           const Tensor& dq, const Tensor& dk, const Tensor& dv) override;
+  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t length,
+                        const Tensor& out) override;
   void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                      const Tensor& loss, const Tensor& counted, const Tensor& dlogits,
                      float grad_scale) override;

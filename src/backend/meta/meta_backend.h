@@ -130,6 +130,11 @@ class MetaBackend final : public Backend {
     count_attention(args, q.dtype(), true);
     workspace(attention_scratch_floats(args, q.dtype(), true));
   }
+  void decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t length,
+                        const Tensor& out) override {
+    touch("decode_attention", {&q, &k_cache, &v_cache, &out}, {&q, &k_cache, &v_cache, &out},
+          [=](Backend& kern, const std::vector<Tensor>& ts) { kern.decode_attention(ts[0], ts[1], ts[2], length, ts[3]); });
+  }
   void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                      const Tensor& loss, const Tensor& counted, const Tensor& dlogits,
                      float grad_scale) override { touch("cross_entropy", {&logits, &dlogits}, {&logits, &targets, &loss, &counted, &dlogits},
