@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   app.add_option("--weights", weights, "fp32 or bf16");
   app.add_option("--prompt", prompt, "prompt tokens");
   app.add_option("--new", new_tokens, "tokens decoded");
+  bool profile = false;
+  app.add_flag("--profile", profile, "print the time by op of the last decode to stderr (per token)");
   CLI11_PARSE(app, argc, argv);
   if (weights != "fp32" && weights != "bf16") {
     fmt::print(stderr, "--weights must be fp32 or bf16, got {}\n", weights);
@@ -123,8 +125,10 @@ int main(int argc, char** argv) {
     double t0 = now_s();
     int64_t next = argmax(forward(ids, cache));
     const double t1 = now_s();
+    if (profile && rep == 2) start_profile();
     for (int64_t i = 0; i < new_tokens; ++i) next = argmax(forward({next}, cache));
     const double t2 = now_s();
+    if (profile && rep == 2) std::fputs(format_profile(stop_profile(), new_tokens).c_str(), stderr);
     if (rep == 0) continue;
     prefill_s.push_back(t1 - t0);
     decode_s.push_back(t2 - t1);
