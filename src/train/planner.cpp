@@ -51,31 +51,36 @@ class MetaTokens final : public Dataset {
 // of any one of its calls at once, so one copy of a call's operands always fits).
 int64_t g_probe_bytes = 0;
 
-double matmul_seconds(const MetaBackend::MatmulKey& key) {
-  static std::map<MetaBackend::MatmulKey, double> cache;
+// A probe's seconds, once per key and process (one cache per key type); each probe's copies
+// go back to the system at once, as no other probe reuses them.
+template <class Key, class Probe>
+double probed(const Key& key, Probe&& probe) {
+  static std::map<Key, double> cache;
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  const auto& [batch, m, n, k, ta, tb, bb, acc, bias, in, out] = key;
-  const double s = measure_matmul_seconds(MetaBackend::matmul_args(key), in, out, bias, g_probe_bytes);
+  const double s = probe();
   Allocator::of(Device::CPU).empty_cache();
   return cache[key] = s;
+}
+
+double matmul_seconds(const MetaBackend::MatmulKey& key) {
+  return probed(key, [&] {
+    const auto& [batch, m, n, k, ta, tb, bb, acc, bias, in, out] = key;
+    return measure_matmul_seconds(MetaBackend::matmul_args(key), in, out, bias, g_probe_bytes);
+  });
 }
 
 double attention_seconds(const MetaBackend::AttentionKey& key) {
-  static std::map<MetaBackend::AttentionKey, double> cache;
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  const auto& [batch, heads, kv_heads, seq, head_dim, causal, dtype, backward] = key;
-  const double s = measure_attention_seconds(MetaBackend::attention_args(key), dtype, backward, g_probe_bytes);
-  Allocator::of(Device::CPU).empty_cache();
-  return cache[key] = s;
+  return probed(key, [&] {
+    const auto& [batch, heads, kv_heads, seq, head_dim, causal, dtype, backward] = key;
+    return measure_attention_seconds(MetaBackend::attention_args(key), dtype, backward, g_probe_bytes);
+  });
 }
 
 double kernel_seconds(const MetaBackend::CallKey& key) {
-  static std::map<MetaBackend::CallKey, double> cache;
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  auto& meta = static_cast<MetaBackend&>(backend_for(Device::Meta));
-  const double s = measure_replay_seconds(key, meta.replay(key), g_probe_bytes);
-  Allocator::of(Device::CPU).empty_cache();  // each probe's copies: no other call reuses them
-  return cache[key] = s;
+  return probed(key, [&] {
+    auto& meta = static_cast<MetaBackend&>(backend_for(Device::Meta));
+    return measure_replay_seconds(key, meta.replay(key), g_probe_bytes);
+  });
 }
 
 double matmul_rate(int64_t width, DType dtype) {
