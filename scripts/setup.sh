@@ -27,3 +27,4 @@ command -v npm >/dev/null || bash "$(dirname "$0")/apt_install.sh" npm
 bash "$(dirname "$0")/setup_onnx_node.sh"
 bash "$(dirname "$0")/setup_node_tools.sh"
 bash "$(dirname "$0")/setup_report_browser.sh"
+bash "$(dirname "$0")/setup_chat_template_node.sh"
