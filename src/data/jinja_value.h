@@ -25,7 +25,7 @@ class Dict {
   const Value* find(std::string_view key) const;
   void set(const std::string& key, Value value);
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  size_t size() const { return items_.size(); }
+  size_t size() const;  // defined after Value: clang instantiates the vector's size() here
 
  private:
   std::vector<std::pair<std::string, Value>> items_;
@@ -101,6 +101,8 @@ class Value {
                std::shared_ptr<const Dict>, Namespace, std::shared_ptr<const Function>>
       v_;
 };
+
+inline size_t Dict::size() const { return items_.size(); }
 
 // "undefined", "none", "boolean", "integer", ...: how messages name a value's type.
 std::string type_name(const Value& v);
