@@ -89,8 +89,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "--model must be gpt2 or llama, got {}\n", arch);
     return 1;
   }
-  if (prompt < 1 || prompt + new_tokens > model->max_positions()) {
-    fmt::print(stderr, "--prompt + --new must be within the model's {} positions\n", model->max_positions());
+  if (prompt < 1 || new_tokens < 1 || prompt + new_tokens > model->max_positions()) {
+    fmt::print(stderr, "--prompt and --new must be at least 1 and together within the model's {} positions\n",
+               model->max_positions());
     return 1;
   }
   // The head's weight: GPT-2's tied token embedding, Llama's lm_head; held once in dt.

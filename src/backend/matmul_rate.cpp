@@ -32,7 +32,8 @@ double call_seconds(int reps, double min_seconds, Statistic stat, F&& f) {
 
 // A probe's part of a large call, and the FLOP ratio that scales its time back.
 constexpr double kProbeFlops = 2e9;
-// Copies of a probe's operands: together past the last-level cache of the CPUs this runs on.
+// Copies of a probe's operands: together well past the per-core L2 caches (2 MiB here), so
+// that each call reads its operands from a farther level, as a step does.
 constexpr int64_t kColdBytes = 16ll << 20;
 constexpr int kMaxCopies = 16;
 constexpr int kProbeCalls = 3;
