@@ -47,6 +47,53 @@ int copies_for(int64_t bytes, int64_t max_bytes) {
 double matmul_call_flops(const MatmulArgs& a) {
   return 2.0 * double(a.batch) * double(a.m) * double(a.n) * double(a.k);
 }
+
+struct MatmulSet {
+  Tensor a, b, c, bias;
+  int64_t bytes() const { return a.nbytes() + b.nbytes() + c.nbytes(); }
+};
+MatmulSet matmul_set(const MatmulArgs& p, DType in, DType out, bool bias) {
+  const int64_t b_batch = p.b_batched ? p.batch : 1;
+  const Shape sa = p.trans_a ? Shape{p.batch, p.k, p.m} : Shape{p.batch, p.m, p.k};
+  const Shape sb = p.trans_b ? Shape{b_batch, p.n, p.k} : Shape{b_batch, p.k, p.n};
+  return MatmulSet{Tensor::full(sa, 0.01f, in), Tensor::full(sb, 0.02f, in), Tensor::full(Shape{p.batch, p.m, p.n}, 0.0f, out),
+                   bias ? Tensor::full(Shape{p.n}, 0.1f, DType::F32) : Tensor()};
+}
+
+struct AttentionSet {
+  Tensor q, k, v, out, lse, dout = {}, dq = {}, dk = {}, dv = {};
+};
+int64_t attention_set_bytes(const AttentionArgs& p, DType dtype, bool backward) {
+  const int64_t q = p.batch * p.seq * p.heads * p.head_dim, kv = p.batch * p.seq * p.kv_heads * p.head_dim;
+  return (3 * q + 2 * kv) * int64_t(dtype_size(dtype)) * (backward ? 2 : 1);
+}
+void run_attention(AttentionSet& t, const AttentionArgs& p, bool backward) {
+  Backend& kern = backend_for(Device::CPU);
+  if (backward)
+    kern.attention_backward(t.q, t.k, t.v, t.out, t.lse, t.dout, p, t.dq, t.dk, t.dv);
+  else
+    kern.attention(t.q, t.k, t.v, p, t.out, t.lse);
+}
+AttentionSet attention_set(const AttentionArgs& p, DType dtype, bool backward) {
+  const Shape q{p.batch, p.seq, p.heads, p.head_dim}, kv{p.batch, p.seq, p.kv_heads, p.head_dim};
+  AttentionSet s{Tensor::full(q, 0.01f, dtype), Tensor::full(kv, 0.02f, dtype), Tensor::full(kv, 0.03f, dtype),
+                 Tensor::empty(q, dtype), Tensor::empty(Shape{p.batch, p.heads, p.seq}, DType::F32)};
+  run_attention(s, p, false);  // the backward reads its output and lse
+  if (backward) {
+    s.dout = Tensor::full(q, 0.01f, dtype);
+    s.dq = Tensor::empty(q, dtype);
+    s.dk = Tensor::empty(kv, dtype);
+    s.dv = Tensor::empty(kv, dtype);
+  }
+  return s;
+}
+
+std::vector<Tensor> replay_set(const MetaBackend::CallKey& call) {
+  std::vector<Tensor> set;
+  for (const auto& [dims, dtype] : std::get<1>(call))
+    set.push_back(dims != std::vector<int64_t>{-1} ? Tensor::zeros(Shape(dims), dtype) : Tensor());
+  return set;
+}
 }  // namespace
 
 double measure_matmul_flops(int64_t m, int64_t k, int64_t n, DType dtype, int reps, Statistic stat) {
@@ -70,22 +117,13 @@ double measure_matmul_seconds(const MatmulArgs& args, DType in, DType out, bool 
       *longest = (*longest + 1) / 2;
     }
   }
-  const int64_t b_batch = p.b_batched ? p.batch : 1;
-  const Shape sa = p.trans_a ? Shape{p.batch, p.k, p.m} : Shape{p.batch, p.m, p.k};
-  const Shape sb = p.trans_b ? Shape{b_batch, p.n, p.k} : Shape{b_batch, p.k, p.n};
-  const Shape sc{p.batch, p.m, p.n};
-  const int64_t set_bytes = (sa.numel() + sb.numel()) * dtype_size(in) + sc.numel() * dtype_size(out);
-  std::vector<Tensor> as, bs, cs;
-  for (int i = 0, n = copies_for(set_bytes, max_bytes); i < n; ++i) {
-    as.push_back(Tensor::full(sa, 0.01f, in));
-    bs.push_back(Tensor::full(sb, 0.02f, in));
-    cs.push_back(Tensor::full(sc, 0.0f, out));
-  }
-  const Tensor bias_t = bias ? Tensor::full(Shape{p.n}, 0.1f, DType::F32) : Tensor();
+  const MatmulSet one = matmul_set(p, in, out, bias);
+  std::vector<MatmulSet> sets{one};
+  for (int i = 1, n = copies_for(one.bytes(), max_bytes); i < n; ++i) sets.push_back(matmul_set(p, in, out, bias));
   Backend& kern = backend_for(Device::CPU);
   const double s = call_seconds(kProbeCalls, kProbeSeconds, Statistic::kMedian, [&](int i) {
-    const size_t c = size_t(i) % as.size();
-    kern.matmul(as[c], bs[c], bias_t, cs[c], p);
+    const MatmulSet& t = sets[size_t(i) % sets.size()];
+    kern.matmul(t.a, t.b, t.bias, t.c, p);
   });
   return s * matmul_call_flops(args) / matmul_call_flops(p);
 }
@@ -93,33 +131,11 @@ double measure_matmul_seconds(const MatmulArgs& args, DType in, DType out, bool 
 double measure_attention_seconds(const AttentionArgs& args, DType dtype, bool backward, int64_t max_bytes) {
   AttentionArgs p = args;
   while (attention_flops(p) > kProbeFlops && p.batch > 1) p.batch = (p.batch + 1) / 2;
-  const Shape q{p.batch, p.seq, p.heads, p.head_dim}, kv{p.batch, p.seq, p.kv_heads, p.head_dim};
-  const Shape lse_shape{p.batch, p.heads, p.seq};
-  struct Set {
-    Tensor q, k, v, out, lse, dout, dq, dk, dv;
-  };
-  const int64_t set_bytes = (3 * q.numel() + 2 * kv.numel()) * dtype_size(dtype) * (backward ? 2 : 1);
-  std::vector<Set> sets;
-  Backend& kern = backend_for(Device::CPU);
-  for (int i = 0, n = copies_for(set_bytes, max_bytes); i < n; ++i) {
-    Set s{Tensor::full(q, 0.01f, dtype), Tensor::full(kv, 0.02f, dtype), Tensor::full(kv, 0.03f, dtype),
-          Tensor::empty(q, dtype), Tensor::empty(lse_shape, DType::F32)};
-    kern.attention(s.q, s.k, s.v, p, s.out, s.lse);  // the backward reads its output and lse
-    if (backward) {
-      s.dout = Tensor::full(q, 0.01f, dtype);
-      s.dq = Tensor::empty(q, dtype);
-      s.dk = Tensor::empty(kv, dtype);
-      s.dv = Tensor::empty(kv, dtype);
-    }
-    sets.push_back(std::move(s));
-  }
-  const double s = call_seconds(kProbeCalls, kProbeSeconds, Statistic::kMedian, [&](int i) {
-    Set& t = sets[size_t(i) % sets.size()];
-    if (backward)
-      kern.attention_backward(t.q, t.k, t.v, t.out, t.lse, t.dout, p, t.dq, t.dk, t.dv);
-    else
-      kern.attention(t.q, t.k, t.v, p, t.out, t.lse);
-  });
+  const int64_t set_bytes = attention_set_bytes(p, dtype, backward);
+  std::vector<AttentionSet> sets;
+  for (int i = 0, n = copies_for(set_bytes, max_bytes); i < n; ++i) sets.push_back(attention_set(p, dtype, backward));
+  const double s = call_seconds(kProbeCalls, kProbeSeconds, Statistic::kMedian,
+                                [&](int i) { run_attention(sets[size_t(i) % sets.size()], p, backward); });
   return s * attention_flops(args) / attention_flops(p);
 }
 
@@ -129,14 +145,27 @@ double measure_replay_seconds(const MetaBackend::CallKey& call, const MetaBacken
   int64_t set_bytes = 0;
   for (const auto& [dims, dtype] : args)
     if (dims != std::vector<int64_t>{-1}) set_bytes += Shape(dims).numel() * int64_t(dtype_size(dtype));
-  std::vector<std::vector<Tensor>> sets(size_t(copies_for(set_bytes, max_bytes)));
-  for (auto& set : sets)
-    for (const auto& [dims, dtype] : args)
-      set.push_back(dims != std::vector<int64_t>{-1} ? Tensor::zeros(Shape(dims), dtype) : Tensor());
+  std::vector<std::vector<Tensor>> sets;
+  for (int i = 0, n = copies_for(set_bytes, max_bytes); i < n; ++i) sets.push_back(replay_set(call));
   Backend& kern = backend_for(Device::CPU);
   for (size_t i = 1; i < sets.size(); ++i) run(kern, sets[i]);  // every page touched once
   return call_seconds(kProbeCalls, kProbeSeconds, Statistic::kMedian,
                       [&](int i) { run(kern, sets[size_t(i) % sets.size()]); });
+}
+
+void run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias) {
+  const MatmulSet t = matmul_set(args, in, out, bias);
+  backend_for(Device::CPU).matmul(t.a, t.b, t.bias, t.c, args);
+}
+
+void run_attention_once(const AttentionArgs& args, DType dtype, bool backward) {
+  AttentionSet t = attention_set(args, dtype, backward);
+  if (backward) run_attention(t, args, true);
+}
+
+void run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run) {
+  std::vector<Tensor> set = replay_set(call);
+  run(backend_for(Device::CPU), set);
 }
 
 }  // namespace bb

@@ -28,4 +28,11 @@ double measure_attention_seconds(const AttentionArgs& args, DType dtype, bool ba
 // The same for a kernel call the meta backend recorded, on zero-filled tensors of its shapes.
 double measure_replay_seconds(const MetaBackend::CallKey& call, const MetaBackend::Replay& run, int64_t max_bytes);
 
+// One call at exactly the recorded shape, untimed: what a run's first step builds for it (the
+// kernel's primitive, its code and scratch) is then in place, for the process's footprint to
+// be read with it. Operands are allocated whole, so they must fit where the call does.
+void run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias);
+void run_attention_once(const AttentionArgs& args, DType dtype, bool backward);
+void run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run);
+
 }  // namespace bb

@@ -66,7 +66,7 @@ int run_plan(const PlanArgs& a) {
   Plan plan = plan_for(cfg, budget, a.precisions, a.policies);
   fmt::print("plan for an effective batch of {} sequences of {} tokens in {} (fixed process overhead {}):\n",
              plan.effective_batch, cfg.model.block_size, format_bytes(budget),
-             format_bytes(plan.rows.empty() ? 0 : plan.rows[0].overhead));
+             format_bytes(plan.overhead));
   fmt::print("{}", format_plan(plan, budget));
   return plan.best >= 0 ? 0 : 1;
 }

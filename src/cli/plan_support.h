@@ -10,7 +10,7 @@ namespace bb {
 // What a process's resident memory grows by from the end of planning to its peak, beyond the
 // allocator's blocks: the kernels not yet run, the first steps' malloc arenas. Measured 2.4 to
 // 2.9 MiB on the default job and GPT-small shapes (fp32 and bf16).
-constexpr int64_t kStepPages = int64_t(4) << 20;
+constexpr int64_t kStepPages = int64_t(2) << 20;
 // The process's memory outside the allocator, read after the corpus is loaded and the
 // matmul probes have run.
 int64_t process_overhead_bytes();

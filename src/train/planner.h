@@ -41,6 +41,7 @@ struct Plan {
   int best = -1;                          // fastest row that fits; -1 when none does
   int smallest = -1;                      // the row needing the least memory
   int64_t effective_batch = 0;
+  int64_t overhead = 0;  // the fixed overhead of every row; the best row's may be larger (its kernels built)
 };
 
 Plan make_plan(const PlanRequest& request);
