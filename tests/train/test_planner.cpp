@@ -97,7 +97,7 @@ TEST(Planner, DryRunPredictsAModelInitRunExactly) {
   // The real load maps an f32 file's tensors at their exact size and converts the others into
   // rounded blocks (with the file's mapping live meanwhile); the dry run must count the same,
   // and not the scaffold the model is built on before the file's tensors replace it.
-  for (const std::string& name : {"gpt2", "llama"}) {
+  for (const std::string name : {"gpt2", "llama"}) {
     for (const std::string& folder : {llm_fixture(name), bf16_copy(name)}) {
       for (const char* base : {"", "fp32", "bf16"}) {
         RunConfig cfg = tiny_run_config(2, 2, "selective", "bf16");
@@ -146,7 +146,9 @@ TEST(Planner, PicksTheFastestPlanThatFits) {
   for (const PlanRow& r : mid.rows) {
     SCOPED_TRACE(fmt::format("B={} {}", r.micro_batch, r.checkpointing));
     EXPECT_EQ(r.fits, r.predicted_bytes() <= req.budget);
-    if (r.fits) EXPECT_LE(best.step_seconds, r.step_seconds * kTie);  // nothing faster fits
+    if (r.fits) {
+      EXPECT_LE(best.step_seconds, r.step_seconds * kTie);  // nothing faster fits
+    }
     refused += !r.fits;
   }
   EXPECT_GT(refused, 0);
