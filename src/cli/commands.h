@@ -20,6 +20,7 @@ struct EvalArgs {
   std::string model_dir, data_path, format = "text";
   std::string adapter_dir;  // a PEFT LoRA adapter to apply (empty: none)
   int64_t batches = 16, micro_batch = 8;
+  std::string too_long = "error";  // instruct: an example past the model's positions
 };
 int run_eval(const EvalArgs& a);
 
@@ -30,6 +31,8 @@ struct GenerateArgs {
   uint64_t seed = 0;
   std::string adapter_dir;  // a PEFT LoRA adapter to apply (empty: none)
   double top_p = 1.0;
+  bool chat = false;   // the prompt is a user message, put in the model's chat format
+  std::string system;  // with chat: a system message first (empty: none)
 };
 int run_generate(const GenerateArgs& a);
 

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   e->add_option("--data", ev.data_path, "text file or folder (vision: test images; default Fashion-MNIST)");
   e->add_option("--format", ev.format, "text, documents or instruct (JSON lines, loss on completions)");
   e->add_option("--adapter", ev.adapter_dir, "PEFT LoRA adapter folder to apply");
+  e->add_option("--too-long", ev.too_long,
+                "instruct: an example longer than the model's positions is an error, or cut (truncate), or left out (drop)");
   e->add_option("--batches", ev.batches, "micro-batches to evaluate");
   e->add_option("--micro-batch", ev.micro_batch, "sequences per micro-batch");
   add_threads_option(e, &threads);
@@ -79,6 +81,10 @@ int main(int argc, char** argv) {
   g->add_option("--seed", gen.seed, "sampling seed");
   g->add_option("--adapter", gen.adapter_dir, "PEFT LoRA adapter folder to apply");
   g->add_option("--top-p", gen.top_p, "sample among the likeliest tokens holding this probability (1: all)");
+  g->add_flag("--chat", gen.chat,
+              "the prompt is a user message: render it with the model's chat template and the generation prompt, "
+              "print only the reply");
+  g->add_option("--system", gen.system, "with --chat: a system message before the prompt");
   add_threads_option(g, &threads);
 
   bb::MergeArgs merge;

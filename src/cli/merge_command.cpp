@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "train/job.h"
 #include "core/error.h"
 #include "io/atomic_dir.h"
 #include "io/hf_model.h"
@@ -43,10 +44,13 @@ int run_merge(const MergeArgs& a) {
   auto model = load_causal_lm(a.base_dir);  // a plain copy to receive the folded weights
   for (auto& [name, t] : merged) model->set_parameter(name, t);
   write_model_folder(a.out_dir, [&](const std::string& staging) {
-    save_causal_lm(staging, *model);
-    for (const char* f : {"tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "tokenizer_config.json",
-                          "special_tokens_map.json", "generation_config.json"})
+    save_causal_lm(staging, *model, tokenizer_for_model(a.base_dir)->special());
+    for (const char* f : kTokenizerFiles)
       if (fs::exists(fs::path(a.base_dir) / f)) fs::copy_file(fs::path(a.base_dir) / f, fs::path(staging) / f);
+    // the adapter trained with its own template when data.chat_template named one
+    const fs::path adapter_template = fs::path(a.adapter_dir) / "chat_template.jinja";
+    if (fs::exists(adapter_template))
+      fs::copy_file(adapter_template, fs::path(staging) / "chat_template.jinja", fs::copy_options::overwrite_existing);
   });
   fmt::print("merged {} adapted layers (r {}, alpha {}) of {} into {}\n", lora_layers(*adapted).size(), o.r,
              o.alpha, a.base_dir, a.out_dir);

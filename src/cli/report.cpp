@@ -73,10 +73,12 @@ std::string progress_line(const StepResult& r, double seconds, int64_t total_ste
 }
 
 void stream_sample(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
-                   const SamplingOptions& options) {
+                   const SamplingOptions& options, bool echo_prompt) {
   SamplingOptions o = options;
-  o.eos_id = tok.eos_id();
+  o.stop_ids = tok.stop_ids();
   std::vector<int64_t> ids = tok.encode(prompt);
+  // as in training: BOS first when the tokenizer adds it, once
+  if (tok.special().add_bos && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
   if (ids.empty()) ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);
   // The whole sequence is decoded again at each token: a tokenizer may decode a token
   // differently at the start of a text (SentencePiece drops a leading space), and the new
@@ -91,7 +93,8 @@ void stream_sample(const CausalLM& model, const Tokenizer& tok, const std::strin
     }
     std::fflush(stdout);
   };
-  write_new();
+  if (echo_prompt) write_new();
+  else written = tok.decode(ids).size();
   generate_ids(model, ids, o, true, [&](int64_t token) {
     ids.push_back(token);
     write_new();

@@ -39,9 +39,10 @@ std::string count_of(int64_t n, const std::string& one, const std::string& many 
 std::string format_duration(double seconds);
 // Generates from cfg.sample.prompt and prints the text.
 void print_sample(const CausalLM& model, const Tokenizer& tok, const RunConfig& cfg);
-// Samples a continuation of `prompt` and prints the prompt, then each token as it comes
+// Samples a continuation of `prompt` (BOS first when the tokenizer adds it) until one of the
+// tokenizer's stop ids, and prints the prompt (when echo_prompt), then each token as it comes
 // (flushed), as valid UTF-8: a character split over tokens waits for its last byte.
 void stream_sample(const CausalLM& model, const Tokenizer& tok, const std::string& prompt,
-                   const SamplingOptions& o);
+                   const SamplingOptions& o, bool echo_prompt = true);
 
 }  // namespace bb

@@ -83,6 +83,7 @@ nlohmann::json language_run_header(const RunConfig& cfg, const std::string& conf
   h["block_size"] = job.block_size;
   h["tokenizer"] = job.tokenizer->name();
   h["train_tokens"] = job.corpus.train_tokens;
+  if (!job.corpus.chat_format.empty()) h["chat_template"] = job.corpus.chat_format;
   h["prediction"] = prediction;
   return h;
 }

@@ -26,8 +26,8 @@ void save_lora_base(const RunConfig& cfg, const Job& job, const std::string& dir
   for (const auto& [name, t] : job.model->named_parameters())
     if (!is_adapter_parameter(name)) base->set_parameter(name, t);
   write_model_folder(dir, [&](const std::string& staging) {
-    save_causal_lm(staging, *base);
-    copy_tokenizer_files(tokenizer_source(cfg), staging);
+    save_causal_lm(staging, *base, job.tokenizer->special());
+    copy_tokenizer_files(cfg, staging);
   });
 }
 
@@ -35,11 +35,10 @@ void save_lora_base(const RunConfig& cfg, const Job& job, const std::string& dir
 
 std::string save_run_model(const RunConfig& cfg, const Job& job) {
   namespace fs = std::filesystem;
-  const std::string tokenizer = tokenizer_source(cfg);
   if (cfg.lora.r <= 0) {
     write_model_folder(cfg.out_dir, [&](const std::string& staging) {
-      save_causal_lm(staging, *job.model);
-      copy_tokenizer_files(tokenizer, staging);
+      save_causal_lm(staging, *job.model, job.tokenizer->special());
+      copy_tokenizer_files(cfg, staging);
     });
     return fmt::format("{}/model.safetensors and config.json", cfg.out_dir);
   }
@@ -52,7 +51,7 @@ std::string save_run_model(const RunConfig& cfg, const Job& job) {
   }
   write_model_folder(cfg.out_dir, [&](const std::string& staging) {
     save_peft_adapter(staging, *job.model, job.lora, base_name);
-    copy_tokenizer_files(tokenizer, staging);
+    copy_tokenizer_files(cfg, staging);
   });
   return fmt::format("the LoRA adapter {}/adapter_model.safetensors and adapter_config.json{}", cfg.out_dir,
                      base_note);

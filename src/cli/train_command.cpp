@@ -66,6 +66,12 @@ int run_train(const TrainArgs& args) {
   if (!cfg.model_init.empty()) fmt::print("  from {}\n", cfg.model_init);
   fmt::print("  data {}: {} training tokens, {} validation tokens ({} tokenizer)\n", cfg.data.path,
              job->corpus.train_tokens, job->corpus.val_tokens, job->tokenizer->name());
+  if (!job->corpus.chat_format.empty())
+    fmt::print("  chats in the format of {}, loss on {}\n", job->corpus.chat_format,
+               cfg.data.train_on == "all" ? "every turn" : "the assistant's turns");
+  if (job->corpus.dropped > 0)
+    fmt::print("  {} left out: longer than the block size of {} (data.too_long=drop)\n",
+               count_of(job->corpus.dropped, "example"), job->block_size);
   fmt::print("  effective batch {} sequences = {} of {} (up to {} tokens a step), {}{}\n",
              cfg.train.micro_batch_size * cfg.train.grad_accum_steps,
              count_of(cfg.train.grad_accum_steps, "micro-batch", "micro-batches"), cfg.train.micro_batch_size, tokens_per_step,

@@ -96,6 +96,23 @@ std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+// Byte-level tokens' bytes concatenate to the text, less the space add_prefix_space puts
+// before each run of plain text.
+std::vector<int64_t> BpeTokenizer::encode_with_starts(std::string_view text, std::vector<size_t>& starts) const {
+  std::vector<int64_t> ids = encode(text);
+  starts.resize(ids.size());
+  size_t at = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    starts[i] = std::min(at, text.size());
+    const std::string& bytes = tokens_[static_cast<size_t>(ids[i])];
+    // a leading space the text does not have was added by add_prefix_space
+    const bool added_space = add_prefix_space_ && !bytes.empty() && bytes[0] == ' ' &&
+                             (at >= text.size() || text[at] != ' ');
+    at += bytes.size() - (added_space ? 1 : 0);
+  }
+  return ids;
+}
+
 void BpeTokenizer::encode_plain(std::string_view text, std::vector<int64_t>& ids) const {
   if (text.empty()) return;
   std::string prefixed;

@@ -29,16 +29,17 @@ class BpeTokenizer final : public Tokenizer {
   explicit BpeTokenizer(const BpeSpec& spec);
 
   std::vector<int64_t> encode(std::string_view text) const override;
+  std::vector<int64_t> encode_with_starts(std::string_view text, std::vector<size_t>& starts) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(tokens_.size()); }
-  int64_t eos_id() const override { return special_.eos; }
-  int64_t bos_id() const override { return special_.bos; }
-  int64_t pad_id() const override { return special_.pad; }
   std::string name() const override { return "gpt2-bpe"; }
 
-  void set_special_ids(const SpecialIds& ids) { special_ = ids; }
   // The id of a vocabulary or added token written as text ("<|endoftext|>"), or -1.
   int64_t token_id(std::string_view text) const;
+  // The bytes an id stands for ("<|endoftext|>"); empty past the vocabulary.
+  std::string token_text(int64_t id) const {
+    return id >= 0 && id < vocab_size() ? tokens_[static_cast<size_t>(id)] : std::string();
+  }
   // Makes text matched verbatim before pre-tokenisation encode to id.
   void add_token(const std::string& text, int64_t id);
 
@@ -64,7 +65,6 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<std::pair<std::string, int32_t>> added_;  // longest first
   bool added_first_[256] = {};  // bytes an added token starts with
   bool add_prefix_space_ = false;
-  SpecialIds special_;
 
   // Pieces repeat a lot in text; their ids are kept (encode is const and may be called from
   // a loader thread, hence the lock).

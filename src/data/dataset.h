@@ -85,6 +85,8 @@ class Documents final : public Dataset {
 struct TextCorpus {
   std::unique_ptr<Dataset> train, val;
   int64_t train_tokens = 0, val_tokens = 0;
+  std::string chat_format;  // instruct data: the chat template that rendered the chats
+  int64_t dropped = 0;      // instruct data: examples left out as too long (data.too_long=drop)
 };
 
 struct TextDataOptions {
@@ -94,6 +96,13 @@ struct TextDataOptions {
   double val_fraction = 0.05;
   int64_t block_size = 256;
   uint64_t seed = 0;
+  // instruct data: the tokenizer's model folder ("" for the byte tokenizer), whose chat
+  // template renders chats unless chat_template names a template file; the turns that train
+  std::string tokenizer_dir, chat_template;
+  std::string train_on = "assistant";
+  // instruct: an example longer than block_size + 1 tokens is an error, or is cut to that
+  // length ("truncate"), or left out ("drop")
+  std::string too_long = "error";
 };
 
 // Reads, tokenises and splits a corpus; throws FormatError naming the path when it cannot be

@@ -3,14 +3,17 @@
 // length are padded per batch, like Documents, and served by global sample index from a
 // seeded shuffle per epoch.
 //
-// Chat template (one line per part, no system prompt added):
+// Chats are rendered with the model's chat template (data/chat_format.h) when it has one;
+// otherwise with bigbatch's own format, one line per part, no system prompt added:
 //   <|system|>\n{content}\n   <|user|>\n{content}\n   <|assistant|>\n{content}<eos>
-// Only the assistant's {content}<eos> is trained; without an EOS id a "\n" ends the turn.
-// Prompt/completion pairs are {prompt}{completion}<eos> with {completion}<eos> trained.
+// Only the assistant's {content}<eos> is trained (every part under data.train_on=all); without
+// an EOS id a "\n" ends the turn. Prompt/completion pairs are {prompt}{completion}<eos> with
+// {completion}<eos> trained. BOS goes first when the tokenizer adds it.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "data/chat_format.h"
 #include "data/dataset.h"
 
 namespace bb {
@@ -20,9 +23,15 @@ struct InstructExample {
   std::vector<uint8_t> trained;  // trained[t]: predicting ids[t] takes a loss
 };
 
-// Tokenises one JSON line (already parsed) into an example; FormatError naming `where`
-// ("file:line") and the missing field.
-InstructExample encode_instruct_line(const std::string& line, const std::string& where, const Tokenizer& tok);
+struct InstructEncoding {
+  ChatFormat chat;  // no template: bigbatch's own format
+  TrainOn train_on = TrainOn::Assistant;
+};
+
+// Tokenises one JSON line into an example; FormatError naming `where` ("file:line") and the
+// missing field, or what the chat template refused.
+InstructExample encode_instruct_line(const std::string& line, const std::string& where, const Tokenizer& tok,
+                                     const InstructEncoding& encoding = {});
 
 class InstructDataset final : public Dataset {
  public:
@@ -38,7 +47,9 @@ class InstructDataset final : public Dataset {
   EpochOrder order_;
 };
 
-// Reads a .jsonl file (or a folder of them, in name order) into train and validation parts.
+// Reads a .jsonl file (or a folder of them, in name order) into train and validation parts,
+// chats in the format o.tokenizer_dir and o.chat_template name. FormatError naming the file
+// and line for an example longer than o.block_size + 1 tokens (it would lose its end).
 TextCorpus load_instruct_corpus(const TextDataOptions& o, const Tokenizer& tok);
 
 }  // namespace bb

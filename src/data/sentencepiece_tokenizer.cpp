@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -23,17 +24,77 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
   if (!status.ok())
     throw FormatError(fmt::format("{} is not a SentencePiece model ({})", path, status.ToString()));
   vocab_size_ = sp_->GetPieceSize();
-  special_ = {sp_->bos_id(), sp_->eos_id(), sp_->pad_id()};
+  SpecialIds ids;
+  ids.bos = sp_->bos_id();
+  ids.eos = sp_->eos_id();
+  ids.pad = sp_->pad_id();
+  ids.add_bos = ids.bos >= 0;  // SentencePiece models are trained with BOS first (Llama 2)
+  set_special_ids(ids);
+  for (int id = 0; id < vocab_size_; ++id)
+    if (sp_->IsControl(id) && !sp_->IdToPiece(id).empty()) control_.emplace_back(sp_->IdToPiece(id), id);
+  std::sort(control_.begin(), control_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
-std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text) const {
+void SentencePieceTokenizer::encode_plain(std::string_view text, std::vector<int64_t>& out, size_t offset,
+                                          std::vector<size_t>* starts) const {
+  if (text.empty()) return;
+  if (starts) {
+    // The library's proto keeps each piece's byte range in the text it was given.
+    const auto spt = sp_->EncodeAsImmutableProto(text);
+    for (const auto& p : spt.pieces()) {
+      out.push_back(p.id());
+      starts->push_back(offset + p.begin());
+    }
+    return;
+  }
   std::vector<int> ids;
   const auto status = sp_->Encode(text, &ids);
   if (!status.ok())
     throw FormatError(fmt::format("{} cannot encode the text ({})", path_, status.ToString()));
-  return {ids.begin(), ids.end()};
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text) const {
+  std::vector<size_t>* none = nullptr;
+  std::vector<int64_t> out;
+  encode_split(text, out, none);
+  return out;
+}
+
+std::vector<int64_t> SentencePieceTokenizer::encode_with_starts(std::string_view text,
+                                                                std::vector<size_t>& starts) const {
+  starts.clear();
+  std::vector<int64_t> out;
+  encode_split(text, out, &starts);
+  return out;
+}
+
+// The library reads "</s>" in text as four characters; Hugging Face, and the chat templates
+// that write it, mean the control token. The text between them is encoded as usual.
+void SentencePieceTokenizer::encode_split(std::string_view text, std::vector<int64_t>& out,
+                                          std::vector<size_t>* starts) const {
+  size_t plain = 0;
+  for (size_t i = 0; i < text.size();) {
+    const auto hit = std::find_if(control_.begin(), control_.end(),
+                                  [&](const auto& c) { return text.substr(i, c.first.size()) == c.first; });
+    if (hit == control_.end()) {
+      ++i;
+      continue;
+    }
+    encode_plain(text.substr(plain, i - plain), out, plain, starts);
+    out.push_back(hit->second);
+    if (starts) starts->push_back(i);
+    i += hit->first.size();
+    plain = i;
+  }
+  encode_plain(text.substr(plain), out, plain, starts);
+}
+
+std::string SentencePieceTokenizer::token_text(int64_t id) const {
+  return id >= 0 && id < vocab_size_ ? sp_->IdToPiece(static_cast<int>(id)) : std::string();
 }
 
 std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) const {

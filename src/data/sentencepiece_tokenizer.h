@@ -3,6 +3,8 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "data/tokenizer.h"
 
@@ -20,22 +22,26 @@ class SentencePieceTokenizer final : public Tokenizer {
   ~SentencePieceTokenizer() override;
 
   std::vector<int64_t> encode(std::string_view text) const override;
+  std::vector<int64_t> encode_with_starts(std::string_view text, std::vector<size_t>& starts) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   int64_t vocab_size() const override { return vocab_size_; }
-  int64_t eos_id() const override { return special_.eos; }
-  int64_t bos_id() const override { return special_.bos; }
-  int64_t pad_id() const override { return special_.pad; }
   std::string name() const override { return "sentencepiece"; }
 
-  void set_special_ids(const SpecialIds& ids) { special_ = ids; }
   // The id of a piece ("</s>"), or -1 when the model has none.
   int64_t token_id(const std::string& piece) const;
+  // The text of an id's piece ("</s>"); empty past the vocabulary.
+  std::string token_text(int64_t id) const;
 
  private:
   std::string path_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
   int64_t vocab_size_ = 0;
-  SpecialIds special_;
+  std::vector<std::pair<std::string, int64_t>> control_;  // control pieces, longest first
+
+  // Appends the ids of text that holds no control piece, and each one's first byte (plus
+  // offset) to starts when it is given.
+  void encode_plain(std::string_view text, std::vector<int64_t>& out, size_t offset, std::vector<size_t>* starts) const;
+  void encode_split(std::string_view text, std::vector<int64_t>& out, std::vector<size_t>* starts) const;
 };
 
 }  // namespace bb

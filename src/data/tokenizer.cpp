@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -10,10 +11,36 @@
 
 namespace bb {
 
+std::vector<int64_t> Tokenizer::stop_ids() const {
+  if (!special_.stop.empty()) return special_.stop;
+  if (special_.eos >= 0) return {special_.eos};
+  return {};
+}
+
+std::vector<int64_t> Tokenizer::encode_with_starts(std::string_view text, std::vector<size_t>& starts) const {
+  std::vector<int64_t> ids = encode(text);
+  starts.assign(ids.size(), 0);
+  for (size_t i = 1; i < ids.size(); ++i)
+    starts[i] = std::min(text.size(), decode(std::vector<int64_t>(ids.begin(), ids.begin() + i)).size());
+  return ids;
+}
+
+ByteTokenizer::ByteTokenizer() {
+  SpecialIds ids;
+  ids.eos = 256;
+  set_special_ids(ids);
+}
+
 std::vector<int64_t> ByteTokenizer::encode(std::string_view text) const {
   std::vector<int64_t> ids(text.size());
   for (size_t i = 0; i < text.size(); ++i) ids[i] = static_cast<unsigned char>(text[i]);
   return ids;
+}
+
+std::vector<int64_t> ByteTokenizer::encode_with_starts(std::string_view text, std::vector<size_t>& starts) const {
+  starts.resize(text.size());
+  for (size_t i = 0; i < text.size(); ++i) starts[i] = i;
+  return encode(text);
 }
 
 std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -90,36 +91,92 @@ std::string token_text(const json& config, const char* key) {
   return "";
 }
 
+// An id field of config.json or generation_config.json: an integer, or a list of them
+// (Llama 3 lists several EOS). Absent or null: empty.
+std::vector<int64_t> id_list(const json& config, const char* key, const std::string& path) {
+  const json& v = config.value(key, json());
+  std::vector<int64_t> out;
+  for (const json& e : v.is_array() ? v : json::array({v})) {
+    if (e.is_null()) continue;
+    if (!e.is_number_integer())
+      throw FormatError(fmt::format("{}: {} is not an integer or a list of integers", path, key));
+    out.push_back(e.get<int64_t>());
+  }
+  return out;
+}
+
+// Whether tokenizer.json's post_processor writes a special token before each sequence (a
+// TemplateProcessing whose "single" starts with one, alone or inside a Sequence), and which.
+std::string post_processor_bos(const json& processor) {
+  if (!processor.is_object()) return "";
+  const std::string type = processor.value("type", "");
+  if (type == "Sequence") {
+    for (const json& p : processor.value("processors", json::array()))
+      if (std::string t = post_processor_bos(p); !t.empty()) return t;
+    return "";
+  }
+  if (type != "TemplateProcessing") return "";
+  const json& single = processor.value("single", json::array());
+  if (!single.is_array() || single.empty() || !single[0].is_object() || !single[0].contains("SpecialToken")) return "";
+  const json& special = single[0]["SpecialToken"];
+  return special.is_object() && special.value("id", json()).is_string() ? special["id"].get<std::string>() : "";
+}
+
 template <class Tok>
 void resolve_special_ids(const std::string& dir, Tok& tok) {
-  SpecialIds ids{tok.bos_id(), tok.eos_id(), tok.pad_id()};
+  SpecialIds ids = tok.special();
   int64_t* fields[] = {&ids.bos, &ids.eos, &ids.pad};
   const char* id_keys[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
   const char* token_keys[] = {"bos_token", "eos_token", "pad_token"};
-  const std::string config_path = dir + "/config.json";
-  if (auto config = read_json_if_present(config_path)) {
+  std::vector<int64_t> stop;
+  for (const char* name : {"config.json", "generation_config.json"}) {
+    const std::string path = dir + "/" + name;
+    auto config = read_json_if_present(path);
+    if (!config) continue;
     for (int k = 0; k < 3; ++k) {
-      const json& v = config->value(id_keys[k], json());
-      const json& first = v.is_array() && !v.empty() ? v[0] : v;  // Llama 3 lists several EOS
-      if (first.is_number_integer()) *fields[k] = first.get<int64_t>();
-      else if (!first.is_null() && !v.is_array())
-        throw FormatError(fmt::format("{}: {} is not an integer", config_path, id_keys[k]));
+      const std::vector<int64_t> listed = id_list(*config, id_keys[k], path);
+      if (!listed.empty()) *fields[k] = listed[0];
+      if (k == 1) stop.insert(stop.end(), listed.begin(), listed.end());
+    }
+  }
+  if (fs::exists(dir + "/tokenizer.json")) {
+    const std::string bos = post_processor_bos(read_json(dir + "/tokenizer.json").value("post_processor", json()));
+    if (!bos.empty() && tok.token_id(bos) >= 0) {
+      ids.add_bos = true;
+      ids.bos = tok.token_id(bos);
     }
   }
   for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
-    auto config = read_json_if_present(dir + "/" + name);
+    const std::string path = dir + "/" + name;
+    auto config = read_json_if_present(path);
     if (!config) continue;
     for (int k = 0; k < 3; ++k) {
       const std::string text = token_text(*config, token_keys[k]);
       const int64_t id = text.empty() ? -1 : tok.token_id(text);
       if (id >= 0) *fields[k] = id;
     }
+    if (config->contains("add_bos_token")) {
+      const json& add = (*config)["add_bos_token"];
+      if (!add.is_boolean()) throw FormatError(fmt::format("{}: add_bos_token is not true or false", path));
+      ids.add_bos = add.get<bool>();
+    }
   }
+  if (ids.eos >= 0 && std::find(stop.begin(), stop.end(), ids.eos) == stop.end()) stop.insert(stop.begin(), ids.eos);
   // An id past the vocabulary would index past the embedding.
-  for (int k = 0; k < 3; ++k)
-    if (*fields[k] < -1 || *fields[k] >= tok.vocab_size())
-      throw FormatError(fmt::format("{}: {} is {}, outside the vocabulary of {} tokens", dir, id_keys[k], *fields[k],
-                                    tok.vocab_size()));
+  const auto check = [&](int64_t id, const char* key) {
+    if (id < -1 || id >= tok.vocab_size())
+      throw FormatError(
+          fmt::format("{}: {} is {}, outside the vocabulary of {} tokens", dir, key, id, tok.vocab_size()));
+  };
+  for (int k = 0; k < 3; ++k) check(*fields[k], id_keys[k]);
+  for (int64_t id : stop) check(id, "eos_token_id");
+  ids.stop.clear();
+  for (int64_t id : stop)
+    if (std::find(ids.stop.begin(), ids.stop.end(), id) == ids.stop.end()) ids.stop.push_back(id);
+  if (ids.add_bos && ids.bos < 0)
+    throw FormatError(fmt::format("{}: the tokenizer adds a BOS token but names none (bos_token)", dir));
+  ids.bos_text = tok.token_text(ids.bos);
+  ids.eos_text = tok.token_text(ids.eos);
   tok.set_special_ids(ids);
 }
 
@@ -145,6 +202,13 @@ void add_config_tokens(const std::string& dir, BpeTokenizer& tok) {
   }
   for (const std::string& text : specials)
     if (!text.empty() && tok.token_id(text) >= 0) tok.add_token(text, tok.token_id(text));
+}
+
+// GPT-2's files name no special tokens: <|endoftext|> ends documents when the vocabulary has it.
+SpecialIds gpt2_specials(const BpeTokenizer& tok) {
+  SpecialIds ids;
+  ids.eos = tok.token_id("<|endoftext|>");
+  return ids;
 }
 
 BpeSpec tokenizer_json_spec(const json& j, const std::string& path) {
@@ -227,7 +291,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string json_path = dir + "/tokenizer.json", sp_path = dir + "/tokenizer.model";
   if (has("tokenizer.json") && (!has("tokenizer.model") || is_byte_level(read_json(json_path)))) {
     auto tok = std::make_unique<BpeTokenizer>(read_tokenizer_json(json_path));
-    tok->set_special_ids({-1, tok->token_id("<|endoftext|>"), -1});
+    tok->set_special_ids(gpt2_specials(*tok));
     resolve_special_ids(dir, *tok);
     return tok;
   }
@@ -239,7 +303,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   if (has("vocab.json") && has("merges.txt")) {
     auto tok = std::make_unique<BpeTokenizer>(read_vocab_merges(dir + "/vocab.json", dir + "/merges.txt"));
     add_config_tokens(dir, *tok);
-    tok->set_special_ids({-1, tok->token_id("<|endoftext|>"), -1});
+    tok->set_special_ids(gpt2_specials(*tok));
     resolve_special_ids(dir, *tok);
     return tok;
   }

@@ -49,7 +49,8 @@ bool is_model_file(const std::string& name) {
   static const std::set<std::string> names = {
       "config.json",     "adapter_config.json", "generation_config.json", "model.safetensors",
       "model.safetensors.index.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer.model",
-      "vocab.json",      "merges.txt",          "tokenizer_config.json",  "special_tokens_map.json"};
+      "vocab.json",      "merges.txt",          "tokenizer_config.json",  "special_tokens_map.json",
+      "chat_template.jinja"};
   static const std::regex shard(R"(model-[0-9]+-of-[0-9]+\.safetensors)");
   return names.count(name) > 0 || std::regex_match(name, shard);
 }

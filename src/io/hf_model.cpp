@@ -33,10 +33,38 @@ std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device, 
                                 dir, type));
 }
 
-void save_causal_lm(const std::string& dir, const CausalLM& model) {
-  if (auto* g = dynamic_cast<const GPT2*>(&model)) return save_gpt2(dir, *g);
-  if (auto* l = dynamic_cast<const Llama*>(&model)) return save_llama(dir, *l);
-  throw FormatError(fmt::format("saving a {} model is not supported", model.model_type()));
+namespace {
+
+nlohmann::json id_or_list(const std::vector<int64_t>& ids) {
+  return ids.size() == 1 ? nlohmann::json(ids[0]) : nlohmann::json(ids);
+}
+
+// config.json gets the tokenizer's ids; generation_config.json repeats them, as Transformers
+// and llama.cpp read the stop ids from there.
+void write_special_ids(const std::string& dir, const SpecialIds& special) {
+  const std::string path = dir + "/config.json";
+  nlohmann::json config = nlohmann::json::parse(read_text_file(path));
+  std::vector<int64_t> stop = special.stop;
+  if (stop.empty() && special.eos >= 0) stop = {special.eos};
+  if (!stop.empty()) {
+    config["eos_token_id"] = id_or_list(stop);
+    config["bos_token_id"] = special.bos >= 0 ? special.bos : stop[0];
+  }
+  if (special.pad >= 0) config["pad_token_id"] = special.pad;
+  write_text_atomic(path, config.dump(2) + "\n");
+  nlohmann::json generation = nlohmann::json::object();
+  for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"})
+    if (config.contains(key) && !config[key].is_null()) generation[key] = config[key];
+  write_text_atomic(dir + "/generation_config.json", generation.dump(2) + "\n");
+}
+
+}  // namespace
+
+void save_causal_lm(const std::string& dir, const CausalLM& model, const SpecialIds& special) {
+  if (auto* g = dynamic_cast<const GPT2*>(&model)) save_gpt2(dir, *g);
+  else if (auto* l = dynamic_cast<const Llama*>(&model)) save_llama(dir, *l);
+  else throw FormatError(fmt::format("saving a {} model is not supported", model.model_type()));
+  write_special_ids(dir, special);
 }
 
 }  // namespace bb

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "data/tokenizer.h"
 #include "models/causal_lm.h"
 
 namespace bb {
@@ -18,6 +19,10 @@ std::string read_model_type(const std::string& dir);
 // `linear_dtype` as in load_named_weights (bf16 for a frozen LoRA base).
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device = Device::CPU,
                                          DType linear_dtype = DType::F32);
-void save_causal_lm(const std::string& dir, const CausalLM& model);
+// Writes config.json and the weights, and generation_config.json. The special token ids come
+// from the tokenizer the model trained with: bos_token_id, eos_token_id (a list when several
+// ids end a generation) and pad_token_id where set, in both files; a model without a BOS
+// uses its EOS (as GPT-2 does). Without a tokenizer (all ids -1) the model's config decides.
+void save_causal_lm(const std::string& dir, const CausalLM& model, const SpecialIds& special = {});
 
 }  // namespace bb

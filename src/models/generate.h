@@ -8,7 +8,7 @@
 
 namespace bb {
 
-// Extends `prompt` under the sampling options (stops at o.eos_id); without gradients.
+// Extends `prompt` under the sampling options (stops at any of o.stop_ids); without gradients.
 // `on_token` sees each new token as it is chosen (for printing as it comes).
 std::vector<int64_t> generate_ids(const CausalLM& model, std::vector<int64_t> prompt, const SamplingOptions& o,
                                   bool use_cache = true, const OnToken& on_token = {});

@@ -64,7 +64,7 @@ std::vector<int64_t> generate(const NextLogits& next, std::vector<int64_t> promp
     const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(prompt.size()) - context_limit);
     std::vector<int64_t> ctx(prompt.begin() + start, prompt.end());
     int64_t tok = sample_token(next(ctx), o, rng);
-    if (tok == o.eos_id) break;
+    if (std::find(o.stop_ids.begin(), o.stop_ids.end(), tok) != o.stop_ids.end()) break;
     prompt.push_back(tok);
     if (on_token) on_token(tok);
   }

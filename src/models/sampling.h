@@ -14,7 +14,7 @@ struct SamplingOptions {
   float temperature = 0.8f;  // 0: greedy
   int64_t top_k = 40;        // 0: all tokens
   float top_p = 1.0f;        // keep the likeliest tokens whose probabilities sum to top_p (1: all)
-  int64_t eos_id = -1;       // stop when sampled (-1: never)
+  std::vector<int64_t> stop_ids;  // stop when one is sampled (a model may declare several EOS)
   uint64_t seed = 0;
 };
 

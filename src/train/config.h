@@ -60,6 +60,9 @@ struct RunConfig {
     std::string separator = "%";
     double val_fraction = 0.05;
     std::string tokenizer = "byte";
+    std::string chat_template;         // instruct: a template file ("": the model's own, else bigbatch's)
+    std::string train_on = "assistant";  // instruct chats: assistant turns, or all
+    std::string too_long = "error";      // instruct: an example past the block size: error, truncate or drop
   } data;
   struct Sample {
     std::string prompt = "The ";

@@ -116,13 +116,17 @@ std::string tokenizer_source(const RunConfig& cfg) {
   return cfg.data.tokenizer == "byte" ? "" : cfg.data.tokenizer;
 }
 
-void copy_tokenizer_files(const std::string& from, const std::string& to) {
+void copy_tokenizer_files(const RunConfig& cfg, const std::string& to) {
   namespace fs = std::filesystem;
-  if (from.empty() || fs::equivalent(from, to)) return;
-  for (const char* f : {"tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "tokenizer_config.json",
-                        "special_tokens_map.json"})
-    if (fs::exists(fs::path(from) / f))
-      write_text_atomic((fs::path(to) / f).string(), read_text_file((fs::path(from) / f).string()));
+  const std::string from = tokenizer_source(cfg);
+  if (!from.empty() && !fs::equivalent(from, to))
+    for (const char* f : kTokenizerFiles)
+      if (fs::exists(fs::path(from) / f))
+        write_text_atomic((fs::path(to) / f).string(), read_text_file((fs::path(from) / f).string()));
+  // The model learnt the template it trained with: generate --chat must prompt it the same way
+  // (Transformers reads chat_template.jinja before tokenizer_config.json's).
+  if (!cfg.data.chat_template.empty())
+    write_text_atomic((fs::path(to) / "chat_template.jinja").string(), read_text_file(cfg.data.chat_template));
 }
 
 LoraOptions lora_options(const RunConfig& cfg) {
@@ -157,6 +161,10 @@ JobData load_job_data(const RunConfig& cfg) {
   d.val_fraction = cfg.data.val_fraction;
   d.block_size = data.block_size;
   d.seed = static_cast<uint64_t>(cfg.train.seed);
+  d.tokenizer_dir = tokenizer_dir;
+  d.chat_template = cfg.data.chat_template;
+  d.train_on = cfg.data.train_on;
+  d.too_long = cfg.data.too_long;
   data.corpus = load_corpus(d, *data.tokenizer);
   return data;
 }

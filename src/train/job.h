@@ -37,10 +37,16 @@ std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir);
 // The folder the run's tokenizer files come from: model.init, else data.tokenizer when it is
 // a folder; empty for the byte tokenizer.
 std::string tokenizer_source(const RunConfig& cfg);
-// Copies the tokenizer files of `from` (tokenizer.json, tokenizer.model, vocab.json,
-// merges.txt, tokenizer_config.json, special_tokens_map.json) into `to`, each atomically, so
-// a saved model or adapter folder carries the tokenizer it was trained with.
-void copy_tokenizer_files(const std::string& from, const std::string& to);
+// The files of a model folder that describe its tokenizer and chat format.
+inline constexpr const char* kTokenizerFiles[] = {"tokenizer.json",        "tokenizer.model",         "vocab.json",
+                                                  "merges.txt",            "tokenizer_config.json", "special_tokens_map.json",
+                                                  "chat_template.jinja"};
+// Copies the tokenizer files of tokenizer_source(cfg) (tokenizer.json, tokenizer.model,
+// vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json,
+// chat_template.jinja) into `to`, each atomically, and data.chat_template as
+// chat_template.jinja, so a saved model or adapter folder carries the tokenizer and chat
+// format it was trained with.
+void copy_tokenizer_files(const RunConfig& cfg, const std::string& to);
 // LoRA options from the lora.* keys.
 LoraOptions lora_options(const RunConfig& cfg);
 

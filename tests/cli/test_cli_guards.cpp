@@ -40,11 +40,11 @@ TEST(CliGuards, NoTrainedTokensIsSkippedInTrainingAndRefusedByEval) {
   const std::string out = ::testing::TempDir() + "/bb_guard_empty";
   std::filesystem::remove_all(out);
   CliResult r = run_cli("train " + kTiny + "train.steps=2 train.log_every=0 data.format=instruct data.val_fraction=0 "
-                        "data.path=" + data + " out_dir=" + out);
+                        "data.too_long=truncate data.path=" + data + " out_dir=" + out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("step     1/2 | loss 0.0000"), std::string::npos) << r.output;  // said though log_every=0
   EXPECT_NE(r.output.find("skipped (no target tokens)"), std::string::npos) << r.output;
-  CliResult ev = run_cli("eval --model " + out + " --data " + data + " --format instruct --batches 2 --micro-batch 2");
+  CliResult ev = run_cli("eval --model " + out + " --data " + data + " --format instruct --too-long truncate --batches 2 --micro-batch 2");
   EXPECT_EQ(ev.code, 1) << ev.output;
   EXPECT_NE(ev.output.find("no tokens to evaluate"), std::string::npos) << ev.output;
   EXPECT_EQ(ev.output.find("perplexity"), std::string::npos) << ev.output;

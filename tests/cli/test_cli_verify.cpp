@@ -36,6 +36,7 @@ std::string uneven_instructions() {
 std::string tiny(const std::string& data, const std::string& format) {
   return "model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=64 train.micro_batch_size=2 "
          "train.grad_accum_steps=4 data.path=" + data + " data.format=" + format +
+         (format == "instruct" ? " data.too_long=truncate" : "") +
          " out_dir=" + ::testing::TempDir() + "/bb_verify_out";
 }
 

@@ -52,7 +52,7 @@ TEST(SamplingOptions, OnTokenSeesEachTokenAsItIsChosen) {
   SamplingOptions o;
   o.temperature = 0;
   o.max_new_tokens = 5;
-  o.eos_id = 3;
+  o.stop_ids = {3};
   int step = 0;
   std::vector<int64_t> seen;
   // Greedy picks token 1, 2, then 3 (EOS): on_token sees 1 and 2, in order, before the next call.

@@ -40,6 +40,11 @@ bool is_adapter(const std::string& name) {
 // Bytes mod 97, with 99 ending a turn: ids that fit the fixtures' 100-token vocabulary.
 class ModTokenizer final : public Tokenizer {
  public:
+  ModTokenizer() {
+    SpecialIds ids;
+    ids.eos = 99;
+    set_special_ids(ids);
+  }
   std::vector<int64_t> encode(std::string_view text) const override {
     std::vector<int64_t> ids;
     for (unsigned char c : text) ids.push_back(c % 97);
@@ -47,7 +52,6 @@ class ModTokenizer final : public Tokenizer {
   }
   std::string decode(const std::vector<int64_t>&) const override { return ""; }
   int64_t vocab_size() const override { return 100; }
-  int64_t eos_id() const override { return 99; }
   std::string name() const override { return "mod"; }
 };
 
