@@ -81,9 +81,11 @@ ordered_json first(const ordered_json& messages, size_t n) {
   return out;
 }
 
-// The conversation rendered up to each assistant turn, with the generation prompt, must be
-// a prefix of it rendered up to and including that turn, and that of the whole: the turn is
-// what lies between.
+// Each assistant turn is found from two renderings: the conversation before it with the
+// generation prompt, which must begin the whole text, and the conversation up to and
+// including it, which shares the turn with the whole text. The turn runs from the end of the
+// first to where the second and the whole part (a template may close the text after the last
+// message, as Phi-3 writes its eos_token there).
 std::vector<std::pair<size_t, size_t>> spans_by_rendering(const ChatTemplate& tmpl, const ordered_json& line,
                                                           const std::string& whole, const SpecialIds& special,
                                                           const std::string& where) {
@@ -93,12 +95,14 @@ std::vector<std::pair<size_t, size_t>> spans_by_rendering(const ChatTemplate& tm
     if (messages[i].value("role", "") != "assistant") continue;
     const std::string before = tmpl.render(template_context(line, first(messages, i), true, special)).text;
     const std::string upto = tmpl.render(template_context(line, first(messages, i + 1), false, special)).text;
-    if (upto.compare(0, before.size(), before) != 0 || whole.compare(0, upto.size(), upto) != 0)
+    const size_t shared = static_cast<size_t>(
+        std::mismatch(upto.begin(), upto.end(), whole.begin(), whole.end()).first - upto.begin());
+    if (whole.compare(0, before.size(), before) != 0 || shared < before.size())
       throw FormatError(fmt::format(
           "{}: chat template {} renders the conversation before messages[{}] differently from the whole, so the "
           "assistant's turn cannot be found; mark it with {{% generation %}} in the template or set data.train_on=all",
           where, tmpl.source_name(), i));
-    if (upto.size() > before.size()) spans.emplace_back(before.size(), upto.size());
+    if (shared > before.size()) spans.emplace_back(before.size(), shared);
   }
   return spans;
 }
@@ -147,8 +151,11 @@ TrainedIds tokenize_rendered(const RenderedChat& chat, const Tokenizer& tok) {
     out.trained.push_back(0);
   }
   for (size_t i = 0; i < ids.size(); ++i) {
+    // Whole tokens only: a range found by rendering may end inside the next message's first
+    // token (Phi-3's closing "<|endoftext|>" and the next "<|user|>" share "<|").
+    const size_t end = i + 1 < ids.size() ? std::max(starts[i], starts[i + 1]) : chat.text.size();
     const bool in_span = std::any_of(chat.trained.begin(), chat.trained.end(), [&](const auto& s) {
-      return starts[i] >= s.first && starts[i] < s.second;
+      return starts[i] >= s.first && starts[i] < s.second && end <= s.second;
     });
     out.ids.push_back(ids[i]);
     out.trained.push_back(in_span ? 1 : 0);

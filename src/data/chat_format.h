@@ -49,8 +49,8 @@ RenderedChat render_chat_for_training(const ChatTemplate& tmpl, const nlohmann::
 std::string render_chat_prompt(const ChatFormat& format, const nlohmann::ordered_json& messages,
                                const SpecialIds& special);
 
-// Token ids of rendered text and, for each, whether it takes a loss: a token is trained when its
-// first byte lies in a trained range. BOS goes first when the tokenizer adds it and the text
+// Token ids of rendered text and, for each, whether it takes a loss: a token is trained when it
+// lies in a trained range. BOS goes first when the tokenizer adds it and the text
 // does not start with it already.
 struct TrainedIds {
   std::vector<int64_t> ids;
