@@ -42,7 +42,7 @@ LlamaConfig parse_llama_config(const std::string& text, const std::string& path)
   c.rope_theta = f.real("rope_theta", 10000.0f);
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
   c.bos_token_id = f.integer("bos_token_id", -1);
-  c.eos_token_id = f.integer("eos_token_id", -1);
+  c.eos_token_id = f.first_integer("eos_token_id", -1);
   if (j.contains("head_dim") && !j["head_dim"].is_null() &&
       (f.integer("head_dim", 0) != c.hidden_size / c.num_attention_heads ||
        c.hidden_size % c.num_attention_heads != 0))

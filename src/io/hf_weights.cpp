@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -38,6 +39,14 @@ int64_t JsonFields::integer(const char* key, int64_t fallback) const {
   if (!j[key].is_number_integer())
     throw FormatError(fmt::format("{}: field '{}' must be an integer, got {}", path, key, j[key].dump()));
   return j[key].get<int64_t>();
+}
+
+int64_t JsonFields::first_integer(const char* key, int64_t fallback) const {
+  if (!j.contains(key) || !j[key].is_array()) return integer(key, fallback);
+  const nlohmann::json& list = j[key];
+  if (list.empty() || !std::all_of(list.begin(), list.end(), [](const nlohmann::json& v) { return v.is_number_integer(); }))
+    throw FormatError(fmt::format("{}: field '{}' must be an integer or a list of integers, got {}", path, key, list.dump()));
+  return list[0].get<int64_t>();
 }
 
 double JsonFields::number(const char* key, double fallback) const {

@@ -22,6 +22,9 @@ struct JsonFields {
   std::string path;
   int64_t integer(const char* key) const;
   int64_t integer(const char* key, int64_t fallback) const;
+  // An integer, or the first of a list of them (Llama 3's eos_token_id lists every id that
+  // ends a generation).
+  int64_t first_integer(const char* key, int64_t fallback) const;
   double number(const char* key, double fallback) const;
   // A finite number that fits a float.
   float real(const char* key, float fallback) const;

@@ -67,5 +67,25 @@ TEST(SamplingOptions, OnTokenSeesEachTokenAsItIsChosen) {
   EXPECT_EQ(out, (std::vector<int64_t>{0, 1, 2}));
 }
 
+TEST(SamplingOptions, AnyStopIdEndsGeneration) {
+  // Llama 3 ends a turn with <|eot_id|> and a text with <|end_of_text|>: either stops it.
+  for (int64_t stop : {2, 3}) {
+    SamplingOptions o;
+    o.temperature = 0;
+    o.max_new_tokens = 8;
+    o.stop_ids = {stop == 2 ? int64_t{2} : int64_t{7}, stop == 3 ? int64_t{3} : int64_t{6}};
+    int step = 0;
+    auto next = [&](const std::vector<int64_t>&) {
+      std::vector<float> l(8, 0.f);
+      l[++step] = 1.f;  // greedy picks 1, 2, 3, ...
+      return l;
+    };
+    std::vector<int64_t> out = generate(next, {0}, o, 16);
+    std::vector<int64_t> expected;
+    for (int64_t t = 0; t < stop; ++t) expected.push_back(t);
+    EXPECT_EQ(out, expected) << "stop id " << stop;
+  }
+}
+
 }  // namespace
 }  // namespace bb::test
