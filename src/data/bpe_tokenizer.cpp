@@ -24,7 +24,8 @@ uint64_t pair_key(int32_t left, int32_t right) {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(const BpeSpec& spec) : add_prefix_space_(spec.add_prefix_space) {
+BpeTokenizer::BpeTokenizer(const BpeSpec& spec)
+    : add_prefix_space_(spec.add_prefix_space), split_digits_(spec.split_digits), ignore_merges_(spec.ignore_merges) {
   StringMap by_chars;  // vocabulary strings as the files write them -> id
   const int64_t max_id = static_cast<int64_t>(spec.vocab.size() + spec.added.size()) + kMaxIdGap;
   for (const auto& [chars, id] : spec.vocab) {
@@ -120,13 +121,21 @@ void BpeTokenizer::encode_plain(std::string_view text, std::vector<int64_t>& ids
     prefixed.append(1, ' ').append(text);
     text = prefixed;
   }
-  byte_level::pretokenize(text, [&](std::string_view piece) { encode_piece(piece, ids); });
+  const auto piece = [&](std::string_view p) { encode_piece(p, ids); };
+  if (split_digits_ > 0) byte_level::pretokenize_llama3(text, split_digits_, piece);
+  else byte_level::pretokenize(text, piece);
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int64_t>& ids) const {
   if (piece.size() == 1) {
     ids.push_back(byte_ids_[static_cast<unsigned char>(piece[0])]);
     return;
+  }
+  if (ignore_merges_) {
+    if (const auto it = ids_.find(piece); it != ids_.end()) {
+      ids.push_back(it->second);
+      return;
+    }
   }
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);

@@ -1,4 +1,4 @@
-// GPT-2's byte-level BPE tokenizer: text is split by GPT-2's pre-tokenisation pattern, each
+// Byte-level BPE tokenizers (GPT-2's, Llama 3's): text is split by the pre-tokenisation pattern, each
 // piece's bytes are merged pairwise by rank, and added tokens (<|endoftext|>) are matched
 // verbatim first. Files are read by data/tokenizer_files.h into a BpeSpec.
 #pragma once
@@ -20,6 +20,10 @@ struct BpeSpec {
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
   std::vector<std::pair<std::string, int64_t>> added;       // literal text -> id
   bool add_prefix_space = false;  // a space is put before text that does not start with one
+  // The pre-tokenisation pattern: 0 GPT-2's; 3 Llama 3's (digits by threes); 1 Qwen 2's (one
+  // digit a piece). See byte_level.h.
+  int split_digits = 0;
+  bool ignore_merges = false;  // a piece that is a token is that token (Llama 3), not merged
 };
 
 class BpeTokenizer final : public Tokenizer {
@@ -65,6 +69,8 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<std::pair<std::string, int32_t>> added_;  // longest first
   bool added_first_[256] = {};  // bytes an added token starts with
   bool add_prefix_space_ = false;
+  int split_digits_ = 0;
+  bool ignore_merges_ = false;
 
   // Pieces repeat a lot in text; their ids are kept (encode is const and may be called from
   // a loader thread, hence the lock).

@@ -136,6 +136,70 @@ void pretokenize(std::string_view text, const std::function<void(std::string_vie
   }
 }
 
+namespace {
+
+// The contraction at text[i] in any case ('S, 'Re, ...), or 0.
+size_t contraction_any_case(std::string_view text, size_t i) {
+  if (text[i] != '\'' || i + 1 >= text.size()) return 0;
+  const auto lower = [&](size_t k) { return k < text.size() ? static_cast<char>(text[k] | 0x20) : '\0'; };
+  const char a = lower(i + 1), b = lower(i + 2);
+  if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+  if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+  return 0;
+}
+
+bool is_newline(char c) { return c == '\r' || c == '\n'; }
+
+// The end of the white space piece at text[i] (a space character): "\s*[\r\n]+" up to the
+// run's last newline when it has one, else "\s+(?!\S)" (all but the last space before a
+// non-space), else "\s+".
+size_t space_piece_end(std::string_view text, size_t i) {
+  size_t end = i, last = i, count = 0, after_newline = 0;
+  while (end < text.size()) {
+    const Char d = char_at(text, end);
+    if (d.cls != Class::kSpace) break;
+    last = end;
+    end += d.len;
+    ++count;
+    if (is_newline(d.ascii)) after_newline = end;
+  }
+  if (after_newline) return after_newline;
+  if (end < text.size() && count > 1) return last;
+  return end;
+}
+
+}  // namespace
+
+void pretokenize_llama3(std::string_view text, int max_digits, const std::function<void(std::string_view)>& emit) {
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const Char c = char_at(text, i);
+    const Char next = i + c.len < n ? char_at(text, i + c.len) : Char{0, '\0', Class::kSpace};
+    size_t end;
+    if (const size_t len = contraction_any_case(text, i)) {
+      end = i + len;
+    } else if (c.cls == Class::kLetter) {
+      end = run_end(text, i, Class::kLetter);
+    } else if (c.cls != Class::kNumber && !is_newline(c.ascii) && next.len && next.cls == Class::kLetter) {
+      end = run_end(text, i + c.len, Class::kLetter);  // one leading non-letter, non-digit
+    } else if (c.cls == Class::kNumber) {
+      end = i;
+      for (int k = 0; k < max_digits && end < n; ++k) {
+        const Char d = char_at(text, end);
+        if (d.cls != Class::kNumber) break;
+        end += d.len;
+      }
+    } else if (c.cls == Class::kOther || (c.ascii == ' ' && next.len && next.cls == Class::kOther)) {
+      end = run_end(text, c.cls == Class::kOther ? i : i + 1, Class::kOther);
+      while (end < n && is_newline(text[end])) ++end;
+    } else {
+      end = space_piece_end(text, i);
+    }
+    emit(text.substr(i, end - i));
+    i = end;
+  }
+}
+
 const std::string& byte_to_char(unsigned char b) {
   static const std::array<std::string, 256> table = make_byte_chars();
   return table[b];

@@ -13,6 +13,11 @@ namespace bb::byte_level {
 // are not valid UTF-8 count as one "other" character each.
 void pretokenize(std::string_view text, const std::function<void(std::string_view)>& emit);
 
+// Splits text as the pattern of Llama 3's tokenizer.json (max_digits 3) and Qwen 2's (1):
+//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+//   \s*[\r\n]+|\s+(?!\S)|\s+
+void pretokenize_llama3(std::string_view text, int max_digits, const std::function<void(std::string_view)>& emit);
+
 // The UTF-8 of the printable character GPT-2 writes for byte b in vocab.json and merges.txt.
 const std::string& byte_to_char(unsigned char b);
 

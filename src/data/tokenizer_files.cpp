@@ -79,7 +79,33 @@ std::string pre_tokenizer_type(const json& j) {
   return pre->is_object() ? pre->value("type", json()).dump() : pre->dump();
 }
 
-bool is_byte_level(const json& j) { return pre_tokenizer_type(j) == "\"ByteLevel\""; }
+// The Split patterns of Llama 3's and Qwen 2's tokenizer.json, which byte_level.h matches.
+constexpr const char* kLlama3Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kQwen2Split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// Llama 3's pre_tokenizer: a Sequence of a Split by one of those patterns (isolated pieces)
+// and a ByteLevel without its own regex. The digits of a piece of numbers (3 or 1), or 0 when
+// it is another pre_tokenizer.
+int llama3_split_digits(const json& j) {
+  const json& pre = j.value("pre_tokenizer", json());
+  if (!pre.is_object() || pre.value("type", "") != "Sequence") return 0;
+  const json& steps = pre.value("pretokenizers", json::array());
+  if (!steps.is_array() || steps.size() != 2 || !steps[0].is_object() || !steps[1].is_object()) return 0;
+  const json& split = steps[0];
+  const json& bytes = steps[1];
+  if (split.value("type", "") != "Split" || split.value("behavior", "") != "Isolated" || split.value("invert", true) ||
+      bytes.value("type", "") != "ByteLevel" || bytes.value("use_regex", true) || bytes.value("add_prefix_space", true))
+    return 0;
+  const json& pattern = split.value("pattern", json::object());
+  const std::string regex = pattern.is_object() ? pattern.value("Regex", "") : "";
+  return regex == kLlama3Split ? 3 : regex == kQwen2Split ? 1 : 0;
+}
+
+bool is_byte_level(const json& j) { return pre_tokenizer_type(j) == "\"ByteLevel\"" || llama3_split_digits(j) > 0; }
 
 // A special token's text: "<s>" or {"content": "<s>", ...}; empty when absent.
 std::string token_text(const json& config, const char* key) {
@@ -220,14 +246,20 @@ BpeSpec tokenizer_json_spec(const json& j, const std::string& path) {
   const json& type = field(model, "type", "model.type");
   if (type != "BPE")
     throw FormatError(fmt::format("{}: model.type {} is not supported (BPE)", path, type.dump()));
-  if (!is_byte_level(j))
-    throw FormatError(fmt::format("{}: pre_tokenizer type {} is not supported (GPT-2's ByteLevel)", path,
-                                  pre_tokenizer_type(j)));
-  if (!j["pre_tokenizer"].value("use_regex", true) || !j.value("normalizer", json()).is_null())
-    throw FormatError(fmt::format("{}: a normalizer or a ByteLevel pre_tokenizer without GPT-2's regex is not supported", path));
   BpeSpec spec;
   spec.source = path;
-  spec.add_prefix_space = j["pre_tokenizer"].value("add_prefix_space", false);
+  spec.split_digits = llama3_split_digits(j);
+  if (!is_byte_level(j))
+    throw FormatError(fmt::format("{}: pre_tokenizer type {} is not supported (GPT-2's ByteLevel, or Llama 3's or "
+                                  "Qwen 2's Split and ByteLevel)", path, pre_tokenizer_type(j)));
+  if (!j.value("normalizer", json()).is_null())
+    throw FormatError(fmt::format("{}: normalizer {} is not supported (none)", path, j["normalizer"].dump().substr(0, 80)));
+  if (spec.split_digits == 0 && !j["pre_tokenizer"].value("use_regex", true))
+    throw FormatError(fmt::format("{}: a ByteLevel pre_tokenizer without GPT-2's regex is not supported", path));
+  if (model.value("byte_fallback", false))
+    throw FormatError(fmt::format("{}: model.byte_fallback is not supported (byte-level BPE has no unknown bytes)", path));
+  spec.ignore_merges = model.value("ignore_merges", false);
+  spec.add_prefix_space = spec.split_digits == 0 && j["pre_tokenizer"].value("add_prefix_space", false);
   spec.vocab = read_vocab(field(model, "vocab", "model.vocab"), path + " model.vocab");
   const json& merges = field(model, "merges", "model.merges");
   if (!merges.is_array()) throw FormatError(fmt::format("{}: model.merges is not a list", path));
