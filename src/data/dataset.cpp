@@ -156,6 +156,7 @@ TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok) {
   if (o.format == "text") {
     std::vector<int32_t> all;
     for (const std::string& d : docs) {
+      if (tok.special().add_bos) all.push_back(static_cast<int32_t>(tok.bos_id()));
       for (int64_t id : tok.encode(d)) all.push_back(static_cast<int32_t>(id));
       if (tok.eos_id() >= 0) all.push_back(static_cast<int32_t>(tok.eos_id()));
     }
@@ -171,6 +172,7 @@ TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok) {
     std::vector<std::vector<int32_t>> ids;
     for (const std::string& d : docs) {
       std::vector<int32_t> v;
+      if (tok.special().add_bos) v.push_back(static_cast<int32_t>(tok.bos_id()));
       for (int64_t id : tok.encode(d)) v.push_back(static_cast<int32_t>(id));
       if (tok.eos_id() >= 0) v.push_back(static_cast<int32_t>(tok.eos_id()));
       ids.push_back(std::move(v));
@@ -180,7 +182,7 @@ TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok) {
     ids.resize(ids.size() - n_val);
     for (auto& d : ids) c.train_tokens += d.size();
     for (auto& d : val) c.val_tokens += d.size();
-    const int64_t pad = std::max<int64_t>(tok.eos_id(), 0);
+    const int64_t pad = tok.batch_pad_id();
     c.train = std::make_unique<Documents>(std::move(ids), o.block_size, o.seed, pad);
     if (!val.empty()) c.val = std::make_unique<Documents>(std::move(val), o.block_size, o.seed + 1, pad);
   } else {

