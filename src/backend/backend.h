@@ -58,6 +58,10 @@ struct AttentionArgs {
   int64_t batch = 0, heads = 0, kv_heads = 0, seq = 0, head_dim = 0;
   bool causal = true;
   float scale = 1.0f;
+  // Packed rows (several documents end to end): (batch, seq) i64, each token's position in
+  // its own document, so query t sees only keys t - positions[t] .. t (a block-diagonal
+  // causal mask, never formed). Undefined: every key up to t.
+  Tensor positions{};
 };
 
 // FLOPs of one attention forward: two products of (T x T x D) per head, halved by a causal
@@ -147,8 +151,9 @@ class Backend {
 
   // Rotary embedding on x (batch, seq, heads, head_dim), pairs (i, i + head_dim/2) as in
   // Llama's rotate_half; position t rotates by t * theta^(-2i/head_dim). `inverse` applies
-  // the opposite rotation, which is the gradient.
-  virtual void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) = 0;
+  // the opposite rotation, which is the gradient. positions (batch, seq) i64, each below seq,
+  // replaces t where rows are packed; undefined: t itself.
+  virtual void rope(const Tensor& x, float theta, bool inverse, const Tensor& positions, const Tensor& y) = 0;
 
   // Attention without the (seq, seq) score matrix: q (batch, seq, heads, head_dim), k and v
   // (batch, seq, kv_heads, head_dim), out like q; lse (batch, heads, seq, f32) saved, the

@@ -130,9 +130,9 @@ class ProfilingBackend final : public Backend {
     Timed timed("dropout", 0);
     inner_.dropout(x, p, key, y);
   }
-  void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) override {
+  void rope(const Tensor& x, float theta, bool inverse, const Tensor& positions, const Tensor& y) override {
     Timed timed("rope", 0);
-    inner_.rope(x, theta, inverse, y);
+    inner_.rope(x, theta, inverse, positions, y);
   }
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args, const Tensor& out, const Tensor& lse) override {
     Timed timed("attention", attention_flops(args));

@@ -15,6 +15,9 @@ namespace bb {
 struct Batch {
   Tensor tokens;   // (B, T) i64
   Tensor targets;  // (B, T) i64; -100 where no loss is taken (padding, prompts)
+  // Packed rows only: (B, T) i64, each token's position in its own example (0 where one
+  // starts); undefined when every row holds one sequence from position 0.
+  Tensor positions;
   int64_t target_count = 0;  // targets that count
   int64_t samples = 0;
 };

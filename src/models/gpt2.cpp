@@ -50,7 +50,7 @@ Tensor GPT2Block::forward(const Tensor& x, const Context& ctx, bool selective, K
   Tensor a;
   if (pos == 0) {  // the whole sequence at once: training, a prompt
     if (cache) cache->append(index_, k, v);
-    a = attention(q, k, v, true);
+    a = attention(q, k, v, true, ctx.positions);
   } else {  // one new token against the cache
     if (!cache || T != 1)
       throw ShapeError(fmt::format("gpt2: decoding at position {} wants one token and a cache, got {}", pos, x.desc()));
@@ -90,10 +90,16 @@ Tensor GPT2::hidden(const Tensor& tokens, const Context& ctx, KVCache* cache) co
   const int64_t T = tokens.dim(1), start = cache ? cache->length() : 0;
   if (start + T > cfg_.block_size)
     throw ShapeError(fmt::format("gpt2: position {} is past block_size {}", start + T, cfg_.block_size));
-  std::vector<int64_t> pos(T);
-  for (int64_t t = 0; t < T; ++t) pos[t] = start + t;
-  Tensor positions = tokens.is_meta() ? Tensor::empty(Shape{T}, DType::I64, Device::Meta)
-                                      : Tensor::from_ints(Shape{T}, pos);
+  Tensor positions = ctx.positions;  // packed rows: each document's own
+  if (positions.defined()) {
+    if (cache || positions.shape() != tokens.shape())
+      throw ShapeError(fmt::format("gpt2: positions {} of packed rows must match tokens {} (and fill no cache)",
+                                   positions.desc(), tokens.desc()));
+  } else {
+    std::vector<int64_t> pos(T);
+    for (int64_t t = 0; t < T; ++t) pos[t] = start + t;
+    positions = tokens.is_meta() ? Tensor::empty(Shape{T}, DType::I64, Device::Meta) : Tensor::from_ints(Shape{T}, pos);
+  }
   Tensor x = add(wte_->forward(tokens), wpe_->forward(positions));  // (B, T, C) f32
   x = cast(dropout(x, cfg_.dropout, ctx, 0), ctx.compute);
   const bool selective = checkpointing_.selective() && !cache;

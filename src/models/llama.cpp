@@ -60,10 +60,10 @@ Tensor LlamaBlock::forward(const Tensor& x, const Context& ctx, int64_t pos, KVC
   Tensor v = reshape(qkv[2], {B, T, Hkv, D});
   Tensor a;
   if (pos == 0) {  // the whole sequence at once: training, evaluation, a prompt
-    q = rope(q, cfg_.rope_theta);
-    k = rope(k, cfg_.rope_theta);
+    q = rope(q, cfg_.rope_theta, ctx.positions);
+    k = rope(k, cfg_.rope_theta, ctx.positions);
     if (cache) cache->append(layer, k, v);
-    a = attention(q, k, v, true);
+    a = attention(q, k, v, true, ctx.positions);
   } else {  // one new token against the cache
     if (!cache || T != 1)
       throw ShapeError(fmt::format("llama: decoding at position {} wants one token and a cache, got {}", pos, x.desc()));
@@ -109,6 +109,9 @@ Tensor Llama::hidden(const Tensor& tokens, const Context& ctx, int64_t pos, KVCa
   if (pos + tokens.dim(1) > cfg_.max_position_embeddings)
     throw ShapeError(fmt::format("llama: position {} is past max_position_embeddings {}",
                                  pos + tokens.dim(1), cfg_.max_position_embeddings));
+  if (ctx.positions.defined() && (cache || ctx.positions.shape() != tokens.shape()))
+    throw ShapeError(fmt::format("llama: positions {} of packed rows must match tokens {} (and fill no cache)",
+                                 ctx.positions.desc(), tokens.desc()));
   Tensor x = cast(embed_tokens_->forward(tokens), ctx.compute);  // (B, T, C)
   const bool selective = checkpointing_.selective() && !cache;
   for (int64_t i = 0; i < static_cast<int64_t>(layers_.size()); ++i) {

@@ -26,6 +26,10 @@ struct Context {
   // before casting them to a 16-bit dtype, where unscaled probabilities of a large
   // vocabulary fall below f16's normal range.
   float grad_scale = 1.0f;
+  // Packed rows (several documents end to end in one row): (B, T) i64, each token's position
+  // in its own document. Attention then stays within a document and positions (RoPE,
+  // learned) restart at 0 for each. Undefined: one sequence a row, positions 0..T-1.
+  Tensor positions{};
 
   // The stream of one dropout site (a stable number per place in the model).
   RngKey rng(uint64_t site) const {

@@ -8,7 +8,16 @@
 
 namespace bb {
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+namespace {
+
+void check_positions(std::string_view op, const Tensor& positions, const Tensor& x) {
+  if (positions.defined() && (positions.dtype() != DType::I64 || positions.shape() != Shape{x.dim(0), x.dim(1)}))
+    shape_error(op, fmt::format("wants positions (B, T) i64 for {}, got {}", x.desc(), positions.desc()));
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& positions) {
   OpScope scope("attention");
   constexpr std::string_view op = "attention";
   check_float(op, q, "q");
@@ -31,6 +40,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal)
   a.head_dim = q.dim(3);
   a.causal = causal;
   a.scale = 1.0f / std::sqrt(static_cast<float>(a.head_dim));
+  check_positions(op, positions, q);
+  if (positions.defined() && !causal) shape_error(op, "over packed rows (positions) must be causal");
+  a.positions = positions;
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty(Shape{a.batch, a.heads, a.seq}, DType::F32, q.device());
   kernels(q).attention(q, k, v, a, out, lse);
@@ -65,16 +77,17 @@ Tensor decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   return out;
 }
 
-Tensor rope(const Tensor& x, float theta) {
+Tensor rope(const Tensor& x, float theta, const Tensor& positions) {
   OpScope scope("rope");
   check_float("rope", x, "input");
   if (x.ndim() != 4 || x.dim(3) % 2 != 0)
     shape_error("rope", fmt::format("wants (B, T, H, D) with even D, got {}", x.desc()));
+  check_positions("rope", positions, x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  kernels(x).rope(x, theta, false, y);
-  record("rope", {x}, {y}, [theta](const std::vector<Tensor>& g) {
+  kernels(x).rope(x, theta, false, positions, y);
+  record("rope", {x}, {y}, [theta, positions](const std::vector<Tensor>& g) {
     Tensor dx = Tensor::empty(g[0].shape(), g[0].dtype(), g[0].device());
-    kernels(g[0]).rope(g[0], theta, true, dx);  // a rotation's gradient is its inverse
+    kernels(g[0]).rope(g[0], theta, true, positions, dx);  // a rotation's gradient is its inverse
     return std::vector<Tensor>{dx};
   });
   return y;

@@ -75,12 +75,16 @@ Tensor softmax(const Tensor& x);  // over the last dim
 Tensor dropout(const Tensor& x, float p, RngKey key);
 
 // --- attention (attention.cpp)
-// q (B, T, H, D), k and v (B, T, Hkv, D) -> (B, T, H, D). Never stores (T, T).
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = true);
+// q (B, T, H, D), k and v (B, T, Hkv, D) -> (B, T, H, D). Never stores (T, T). positions
+// (B, T) i64, for packed rows, is each token's position in its own document: a token then
+// attends only to the earlier tokens of its document (causal only).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = true,
+                 const Tensor& positions = {});
 // One new query per sequence, q (B, 1, H, D), over the first `length` positions of a
 // preallocated cache (B, capacity, Hkv, D), read in place. Generation only: no gradient.
 Tensor decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t length);
-Tensor rope(const Tensor& x, float theta);  // x (B, T, H, D)
+// x (B, T, H, D); position t, or positions (B, T) i64 of packed rows.
+Tensor rope(const Tensor& x, float theta, const Tensor& positions = {});
 
 // --- losses (loss.cpp). Both return the SUM over target tokens (f32 scalar) and write how
 // many targets counted (not ignore_index) to *count when given: the trainer normalises.

@@ -20,10 +20,20 @@
 
 namespace bb {
 
+namespace {
+
+// The batch's rows as the data laid them out: packed rows carry each token's position in its
+// own document.
+Tensor batch_loss(const CausalLM& model, const Batch& b, const Context& ctx, int64_t* count) {
+  Context c = ctx;
+  c.positions = b.positions;
+  return model.loss(b.tokens, b.targets, c, count, kIgnoreIndex);
+}
+
+}  // namespace
+
 LossFn lm_loss(const CausalLM& model) {
-  return [&model](const Batch& b, const Context& ctx, int64_t* count) {
-    return model.loss(b.tokens, b.targets, ctx, count, kIgnoreIndex);
-  };
+  return [&model](const Batch& b, const Context& ctx, int64_t* count) { return batch_loss(model, b, ctx, count); };
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& model) {
@@ -213,7 +223,7 @@ double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int
   for (int64_t i = 0; i < batches; ++i) {
     Batch b = data.batch(i * micro_batch, micro_batch);
     int64_t n = 0;
-    total += model.loss(b.tokens, b.targets, ctx, &n, kIgnoreIndex).item();
+    total += batch_loss(model, b, ctx, &n).item();
     tokens += n;
   }
   // A mean over no tokens would read as a perfect 0 loss (perplexity 1).

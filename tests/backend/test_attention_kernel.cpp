@@ -1,6 +1,8 @@
 // CPU attention and rope kernels against naive double-precision references: attention as
 // softmax(q k^T * scale + causal mask) v with the (seq, seq) matrix materialised, and its
-// analytic gradients; rope against the rotation formula and its own inverse.
+// analytic gradients; rope against the rotation formula and its own inverse. Packed rows
+// (positions) against the same reference with each query's keys cut to its document, and
+// against each document run alone.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +12,8 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+
+#include <fmt/format.h>
 
 namespace bb {
 namespace {
@@ -45,18 +49,19 @@ Reference reference(const std::vector<float>& q, const std::vector<float>& k,
       const int64_t g = h / (H / Hk);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t n = a.causal ? t + 1 : T;
+        const int64_t lo = a.positions.defined() ? t - a.positions.data<int64_t>()[b * T + t] : 0;
         double mx = -1e300;
-        for (int64_t s = 0; s < n; ++s) {
+        for (int64_t s = lo; s < n; ++s) {
           double acc = 0;
           for (int64_t d = 0; d < D; ++d) acc += double(q[qi(b, t, h) + d]) * k[ki(b, s, g) + d];
           p[t * T + s] = acc * a.scale;
           mx = std::max(mx, p[t * T + s]);
         }
         double sum = 0;
-        for (int64_t s = 0; s < n; ++s) sum += std::exp(p[t * T + s] - mx);
+        for (int64_t s = lo; s < n; ++s) sum += std::exp(p[t * T + s] - mx);
         r.lse[(b * H + h) * T + t] = mx + std::log(sum);
         for (int64_t s = 0; s < T; ++s)
-          p[t * T + s] = s < n ? std::exp(p[t * T + s] - mx) / sum : 0.0;
+          p[t * T + s] = s >= lo && s < n ? std::exp(p[t * T + s] - mx) / sum : 0.0;
         for (int64_t s = 0; s < n; ++s)
           for (int64_t d = 0; d < D; ++d)
             r.out[qi(b, t, h) + d] += p[t * T + s] * v[ki(b, s, g) + d];
@@ -95,13 +100,15 @@ double rel_err(const std::vector<float>& got, const std::vector<double>& want) {
 }
 
 void check_attention(DType dtype, int64_t heads, int64_t kv_heads, bool causal, int64_t seq,
-                     int64_t head_dim) {
+                     int64_t head_dim, const Tensor& positions = {}) {
   SCOPED_TRACE(std::string(dtype_name(dtype)) + " heads " + std::to_string(heads) + "/" +
                std::to_string(kv_heads) + (causal ? " causal" : " full") + " seq " +
-               std::to_string(seq) + " head_dim " + std::to_string(head_dim));
+               std::to_string(seq) + " head_dim " + std::to_string(head_dim) +
+               (positions.defined() ? " packed" : ""));
   AttentionArgs a;
   a.batch = 2, a.heads = heads, a.kv_heads = kv_heads, a.seq = seq, a.head_dim = head_dim;
   a.causal = causal;
+  a.positions = positions;
   a.scale = 1.0f / std::sqrt(float(head_dim));
   const Shape qs{a.batch, seq, heads, head_dim}, ks{a.batch, seq, kv_heads, head_dim};
   // Round trip through the dtype so the reference sees exactly the kernel's inputs.
@@ -148,6 +155,147 @@ TEST(AttentionKernel, HeadDimNotMultipleOf16) {
 
 TEST(AttentionKernel, ManyTilesCausal) { check_attention(DType::F32, 2, 1, true, 300, 64); }
 
+// Two rows of documents end to end (each row's lengths sum to kPackedSeq): a document of one
+// token, documents across tile boundaries, one longer than a tile, one a whole tile.
+constexpr int64_t kPackedSeq = 200;
+const std::vector<std::vector<int64_t>> kDocs = {{1, 70, 5, 64, 60}, {130, 3, 67}};
+
+// Each token's position in its document, rows (2, kPackedSeq).
+Tensor packed_positions() {
+  std::vector<int64_t> pos;
+  for (const auto& row : kDocs)
+    for (int64_t len : row)
+      for (int64_t i = 0; i < len; ++i) pos.push_back(i);
+  return Tensor::from_ints(Shape{2, kPackedSeq}, pos);
+}
+
+TEST(AttentionKernel, PackedRowsMatchTheReferenceCutToEachDocument) {
+  for (DType dtype : {DType::F32, DType::BF16})
+    for (int64_t kv : {4, 2})
+      for (int64_t d : {64, 24}) check_attention(dtype, 4, kv, true, kPackedSeq, d, packed_positions());
+}
+
+struct Outputs {
+  Tensor out, lse, dq, dk, dv;
+};
+
+Outputs run(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout, const Tensor& positions) {
+  AttentionArgs a;
+  a.batch = q.dim(0), a.seq = q.dim(1), a.heads = q.dim(2), a.kv_heads = k.dim(2), a.head_dim = q.dim(3);
+  a.scale = 1.0f / std::sqrt(float(a.head_dim));
+  a.positions = positions;
+  CpuBackend be;
+  Outputs r{Tensor::empty(q.shape(), q.dtype()), Tensor::empty(Shape{a.batch, a.heads, a.seq}),
+        Tensor::empty(q.shape(), q.dtype()), Tensor::empty(k.shape(), k.dtype()), Tensor::empty(k.shape(), k.dtype())};
+  be.attention(q, k, v, a, r.out, r.lse);
+  be.attention_backward(q, k, v, r.out, r.lse, dout, a, r.dq, r.dk, r.dv);
+  return r;
+}
+
+// Token t's values (one row of `width` floats per token) of row b.
+std::vector<float> token(const Tensor& x, int64_t b, int64_t t) {
+  const int64_t width = x.numel() / (x.dim(0) * x.dim(1));
+  const std::vector<float> all = x.to_floats();
+  const auto first = all.begin() + (b * x.dim(1) + t) * width;
+  return std::vector<float>(first, first + width);
+}
+
+// Changing one document's queries, keys and values (and its output gradient) leaves every
+// other token's output and gradients bit for bit as they were: a single key of another
+// document seen by one query would change them.
+TEST(AttentionKernel, PackedRowsNeverAttendAcrossADocument) {
+  for (DType dtype : {DType::F32, DType::BF16})
+    for (int64_t d : {64, 24}) {
+      const Shape qs{2, kPackedSeq, 4, d}, ks{2, kPackedSeq, 2, d};
+      std::vector<float> q = randn(qs.numel(), 2.0f, 11), k = randn(ks.numel(), 1.0f, 12),
+                         v = randn(ks.numel(), 1.0f, 13), dout = randn(qs.numel(), 1.0f, 14);
+      auto tensors = [&](std::vector<float> qv, std::vector<float> kv, std::vector<float> vv, std::vector<float> dv) {
+        return run(Tensor::from_floats(qs, qv, dtype), Tensor::from_floats(ks, kv, dtype),
+                   Tensor::from_floats(ks, vv, dtype), Tensor::from_floats(qs, dv, dtype), packed_positions());
+      };
+      const Outputs base = tensors(q, k, v, dout);
+      for (int64_t b = 0; b < 2; ++b) {
+        int64_t start = 0;
+        for (int64_t len : kDocs[size_t(b)]) {
+          SCOPED_TRACE(fmt::format("{} head_dim {} row {} document at {} of {}", dtype_name(dtype), d, b, start, len));
+          std::vector<float> q2 = q, k2 = k, v2 = v, d2 = dout;
+          for (int64_t t = start; t < start + len; ++t) {
+            for (int64_t i = 0; i < 4 * d; ++i) q2[(b * kPackedSeq + t) * 4 * d + i] += 0.5f, d2[(b * kPackedSeq + t) * 4 * d + i] -= 0.5f;
+            for (int64_t i = 0; i < 2 * d; ++i) k2[(b * kPackedSeq + t) * 2 * d + i] *= -1.0f, v2[(b * kPackedSeq + t) * 2 * d + i] += 1.0f;
+          }
+          const Outputs changed = tensors(q2, k2, v2, d2);
+          bool inside_changed = false;
+          for (int64_t bb = 0; bb < 2; ++bb)
+            for (int64_t t = 0; t < kPackedSeq; ++t) {
+              const bool inside = bb == b && t >= start && t < start + len;
+              for (auto field : {&Outputs::out, &Outputs::dq, &Outputs::dk, &Outputs::dv}) {
+                const bool same = token(base.*field, bb, t) == token(changed.*field, bb, t);
+                if (inside) inside_changed |= !same;
+                else ASSERT_TRUE(same) << "row " << bb << " token " << t << " depends on the changed document";
+              }
+            }
+          EXPECT_TRUE(inside_changed);
+          start += len;
+        }
+      }
+    }
+}
+
+// The packed rows give each document what it gets alone in a row of its own (f32, 1e-5 of
+// the largest magnitude, floored at 1).
+TEST(AttentionKernel, PackedRowsGiveEachDocumentWhatItGetsAlone) {
+  for (int64_t d : {64, 24}) {
+    const Shape qs{2, kPackedSeq, 4, d}, ks{2, kPackedSeq, 2, d};
+    const Tensor q = Tensor::from_floats(qs, randn(qs.numel(), 2.0f, 21));
+    const Tensor k = Tensor::from_floats(ks, randn(ks.numel(), 1.0f, 22));
+    const Tensor v = Tensor::from_floats(ks, randn(ks.numel(), 1.0f, 23));
+    const Tensor dout = Tensor::from_floats(qs, randn(qs.numel(), 1.0f, 24));
+    const Outputs packed = run(q, k, v, dout, packed_positions());
+    for (int64_t b = 0; b < 2; ++b) {
+      int64_t start = 0;
+      for (int64_t len : kDocs[size_t(b)]) {
+        SCOPED_TRACE(fmt::format("head_dim {} row {} document at {} of {}", d, b, start, len));
+        auto part = [&](const Tensor& x) {  // the document's tokens as a row of their own
+          std::vector<float> out;
+          for (int64_t t = start; t < start + len; ++t) {
+            const std::vector<float> one = token(x, b, t);
+            out.insert(out.end(), one.begin(), one.end());
+          }
+          return Tensor::from_floats(Shape{1, len, x.dim(2), x.dim(3)}, out);
+        };
+        const Outputs alone = run(part(q), part(k), part(v), part(dout), Tensor());
+        for (auto field : {&Outputs::out, &Outputs::dq, &Outputs::dk, &Outputs::dv}) {
+          const std::vector<float> want = (alone.*field).to_floats();
+          EXPECT_LT(rel_err(part(packed.*field).to_floats(), std::vector<double>(want.begin(), want.end())), 1e-5);
+        }
+        const std::vector<float> lse_all = packed.lse.to_floats(), lse_alone = alone.lse.to_floats();
+        for (int64_t h = 0; h < 4; ++h)
+          for (int64_t t = 0; t < len; ++t)
+            EXPECT_NEAR(lse_all[(b * 4 + h) * kPackedSeq + start + t], lse_alone[h * len + t], 1e-5);
+        start += len;
+      }
+    }
+  }
+}
+
+TEST(AttentionKernel, PackedRowsRefuseImpossiblePositions) {
+  CpuBackend be;
+  AttentionArgs a;
+  a.batch = 1, a.heads = 1, a.kv_heads = 1, a.seq = 4, a.head_dim = 8;
+  Tensor q = Tensor::zeros(Shape{1, 4, 1, 8}), out = Tensor::zeros(Shape{1, 4, 1, 8}), lse = Tensor::zeros(Shape{1, 1, 4});
+  a.positions = Tensor::from_ints(Shape{1, 4}, {0, 1, 3, 0});  // token 2 cannot be 3 into its document
+  EXPECT_THROW(be.attention(q, q, q, a, out, lse), ShapeError);
+  a.positions = Tensor::from_ints(Shape{1, 4}, {0, 1, -1, 0});
+  EXPECT_THROW(be.attention(q, q, q, a, out, lse), ShapeError);
+  a.positions = Tensor::from_ints(Shape{1, 3}, {0, 1, 2});
+  EXPECT_THROW(be.attention(q, q, q, a, out, lse), ShapeError);
+  a.positions = Tensor::from_ints(Shape{1, 4}, {0, 1, 0, 1});
+  a.causal = false;  // a document mask is a causal one
+  EXPECT_THROW(be.attention(q, q, q, a, out, lse), ShapeError);
+  a.causal = true;
+  EXPECT_NO_THROW(be.attention(q, q, q, a, out, lse));
+}
+
 TEST(AttentionKernel, RejectsMismatchedShapes) {
   CpuBackend be;
   AttentionArgs a;
@@ -180,8 +328,8 @@ TEST(RopeKernel, MatchesFormulaAndInverts) {
       const Shape s{2, 37, 3, d};
       Tensor x = Tensor::from_floats(s, randn(s.numel(), 1.0f, 5), dtype);
       Tensor y = Tensor::empty(s, dtype), back = Tensor::empty(s, dtype);
-      be.rope(x, 10000.0f, false, y);
-      be.rope(y, 10000.0f, true, back);
+      be.rope(x, 10000.0f, false, Tensor(), y);
+      be.rope(y, 10000.0f, true, Tensor(), back);
       const double tol = dtype == DType::F32 ? 1e-5 : 1e-2;
       EXPECT_LT(rel_err(y.to_floats(), rope_reference(x.to_floats(), s, 10000.0f)), tol);
       const std::vector<float> xv = x.to_floats();
@@ -194,14 +342,33 @@ TEST(RopeKernel, InPlace) {
   const Shape s{1, 9, 2, 8};
   Tensor x = Tensor::from_floats(s, randn(s.numel(), 1.0f, 6));
   const std::vector<double> want = rope_reference(x.to_floats(), s, 500.0f);
-  be.rope(x, 500.0f, false, x);
+  be.rope(x, 500.0f, false, Tensor(), x);
   EXPECT_LT(rel_err(x.to_floats(), want), 1e-5);
+}
+
+// Packed rows turn each token by its position in its document: exactly what the document's
+// tokens get at positions 0.. in a row of their own.
+TEST(RopeKernel, PackedPositionsRestartEachDocument) {
+  CpuBackend be;
+  const Shape s{1, 12, 2, 8};
+  Tensor x = Tensor::from_floats(s, randn(s.numel(), 1.0f, 7));
+  Tensor y = Tensor::empty(s);
+  be.rope(x, 10000.0f, false, Tensor::from_ints(Shape{1, 12}, {0, 1, 2, 3, 4, 0, 1, 2, 0, 1, 2, 3}), y);
+  const std::vector<float> xv = x.to_floats(), yv = y.to_floats();
+  for (auto [start, len] : {std::pair<int64_t, int64_t>{0, 5}, {5, 3}, {8, 4}}) {
+    const Shape one{1, len, 2, 8};
+    Tensor part = Tensor::from_floats(one, std::vector<float>(xv.begin() + start * 16, xv.begin() + (start + len) * 16));
+    Tensor alone = Tensor::empty(one);
+    be.rope(part, 10000.0f, false, Tensor(), alone);
+    EXPECT_EQ(alone.to_floats(), std::vector<float>(yv.begin() + start * 16, yv.begin() + (start + len) * 16));
+  }
+  EXPECT_THROW(be.rope(x, 10000.0f, false, Tensor::from_ints(Shape{1, 12}, std::vector<int64_t>(12, 12)), y), ShapeError);
 }
 
 TEST(RopeKernel, RejectsOddHeadDim) {
   CpuBackend be;
   Tensor x = Tensor::zeros(Shape{1, 2, 1, 5});
-  EXPECT_THROW(be.rope(x, 10000.0f, false, x), ShapeError);
+  EXPECT_THROW(be.rope(x, 10000.0f, false, Tensor(), x), ShapeError);
 }
 
 }  // namespace

@@ -2,11 +2,14 @@
 // online softmax; backward recomputes probabilities from the saved log-sum-exp. All math is
 // f32 on 64x64 score tiles in per-thread scratch, multiplied by one register-blocked
 // micro-kernel (AVX-512 intrinsics, with a portable fallback). Head h reads kv head
-// h / (heads / kv_heads); no (seq, seq) matrix is ever formed.
+// h / (heads / kv_heads); no (seq, seq) matrix is ever formed. Packed rows (positions given)
+// narrow each query's keys to its own document: the probabilities of earlier documents' keys
+// are exact zeros, and tiles that hold only such keys are skipped.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -163,14 +166,14 @@ inline __mmask16 tail_mask(int left) {
   return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
 }
 #endif
-// One backward row, zero at c >= n (up to kTile): p = exp(scale * s - lse) are the
-// probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale of q k^T
-// folded in. On entry p holds q.k and ds holds dout.v.
-void grad_row(float* p, float* ds, int n, float scale, float lse, float di) {
+// One backward row, zero outside the visible keys [lo, n) (up to kTile): p = exp(scale * s -
+// lse) are the probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale
+// of q k^T folded in. On entry p holds q.k and ds holds dout.v.
+void grad_row(float* p, float* ds, int lo, int n, float scale, float lse, float di) {
 #ifdef __AVX512F__
   const __m512 vs = _mm512_set1_ps(scale), vl = _mm512_set1_ps(lse), vd = _mm512_set1_ps(di);
   for (int c = 0; c < kTile; c += 16) {
-    const __mmask16 m = tail_mask(n - c);
+    const __mmask16 m = tail_mask(n - c) & __mmask16(~tail_mask(lo - c));
     const __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(p + c), vs, vl);
     const __m512 e = _mm512_maskz_mov_ps(m, exp512(x));
     _mm512_storeu_ps(p + c, e);
@@ -180,22 +183,29 @@ void grad_row(float* p, float* ds, int n, float scale, float lse, float di) {
   }
 #else
   for (int c = 0; c < kTile; ++c) {
-    p[c] = c < n ? std::exp(p[c] * scale - lse) : 0.0f;
-    ds[c] = c < n ? scale * p[c] * (ds[c] - di) : 0.0f;
+    const bool seen = c >= lo && c < n;
+    p[c] = seen ? std::exp(p[c] * scale - lse) : 0.0f;
+    ds[c] = seen ? scale * p[c] * (ds[c] - di) : 0.0f;
   }
 #endif
 }
 
 // One online-softmax step on a tile of S^T (nk keys x nq queries, rows kTile apart): key c
-// is visible to query r when c <= r + diag. Updates each query's running max and sum, turns
-// the tile into probabilities (invisible entries exact zeros) and leaves in alpha the factor
-// by which earlier output must be rescaled.
+// is visible to query r when c <= r + diag and, for packed rows (lo not null), when key
+// j0 + c is at or after lo[r], the first key of r's document. Updates each query's running
+// max and sum, turns the tile into probabilities (invisible entries exact zeros) and leaves
+// in alpha the factor by which earlier output must be rescaled. A query that sees no key of
+// the tile keeps its max and sum.
 #ifdef __AVX512F__
-void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum, float* alpha) {
+void softmax_columns(float* st, int nk, int nq, int diag, const int* lo, int j0, float* mx, float* sum,
+                     float* alpha) {
   for (int q0 = 0; q0 < nq; q0 += 16) {
-    auto visible = [&](int c) {  // lanes q0 + l with q0 + l >= c - diag
-      const int lo = c - diag - q0;
-      return lo <= 0 ? __mmask16(0xffff) : lo >= 16 ? __mmask16(0) : __mmask16(0xffffu << lo);
+    const __m512i first = lo ? _mm512_loadu_si512(lo + q0) : _mm512_setzero_si512();
+    auto visible = [&](int c) {  // lanes q0 + l with q0 + l >= c - diag, and lo <= j0 + c
+      const int from = c - diag - q0;
+      const __mmask16 causal =
+          from <= 0 ? __mmask16(0xffff) : from >= 16 ? __mmask16(0) : __mmask16(0xffffu << from);
+      return lo ? __mmask16(causal & _mm512_cmple_epi32_mask(first, _mm512_set1_epi32(j0 + c))) : causal;
     };
     __m512 tile_max = _mm512_set1_ps(kNegInf);
     for (int c = 0; c < nk; ++c) {
@@ -221,15 +231,17 @@ void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum,
   }
 }
 #else
-void softmax_columns(float* st, int nk, int nq, int diag, float* mx, float* sum, float* alpha) {
+void softmax_columns(float* st, int nk, int nq, int diag, const int* lo, int j0, float* mx, float* sum,
+                     float* alpha) {
   for (int r = 0; r < nq; ++r) {
+    const int c0 = lo ? std::max(0, lo[r] - j0) : 0;
     float m_new = mx[r];
-    for (int c = 0; c < nk && c <= r + diag; ++c) m_new = std::max(m_new, st[c * kTile + r]);
+    for (int c = c0; c < nk && c <= r + diag; ++c) m_new = std::max(m_new, st[c * kTile + r]);
     const float m_sub = m_new == kNegInf ? 0.0f : m_new;
     float tile_sum = 0.0f;
     for (int c = 0; c < nk; ++c) {
       float& e = st[c * kTile + r];
-      e = c <= r + diag ? std::exp(e - m_sub) : 0.0f;
+      e = c >= c0 && c <= r + diag ? std::exp(e - m_sub) : 0.0f;
       tile_sum += e;
     }
     alpha[r] = std::exp(mx[r] - m_sub);
@@ -317,6 +329,22 @@ struct Dims {
   }
 };
 
+// Packed rows: the first key that query `first + r` of row b sees (its document's start), for
+// the m queries of a tile, and the least of them; lo[m..kTile) are 0. Without positions
+// every query starts at key 0.
+int doc_starts(const int64_t* positions, const Dims& z, int64_t b, int64_t first, int m, int* lo) {
+  int least = 0;
+  if (positions) {
+    least = int(z.t);
+    for (int r = 0; r < m; ++r) {
+      lo[r] = int(first + r - positions[b * z.t + first + r]);
+      least = std::min(least, lo[r]);
+    }
+  }
+  std::fill(lo + (positions ? m : 0), lo + kTile, 0);
+  return least;
+}
+
 // Floats one thread's tiles take (the layouts are spelled out where they are carved).
 int64_t fwd_scratch_floats(const Dims& z, bool in_place) {
   const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
@@ -340,10 +368,12 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
   // (and zero padded) once per (batch, kv head).
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
   const int ldk = in_place ? int(z.hkv * z.d) : dp;
+  const int64_t* positions = args.positions.defined() ? args.positions.data<int64_t>() : nullptr;
   const Scratch ws(fwd_scratch_floats(z, in_place));
 #pragma omp parallel num_threads(ws.threads)
   {
     const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
+    alignas(64) int lo[kTile];       // first key of each query's document
     float* kk = ws.of_this_thread();
     float* vv = kk + kv_len;
     float* qt = vv + kv_len;         // scaled query tile, transposed (dp x 64)
@@ -376,14 +406,15 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
       std::fill(o, o + m * dp, 0.0f);
       std::fill(mx, mx + kTile, kNegInf);
       std::fill(sum, sum + kTile, 0.0f);
+      const int least = doc_starts(positions, z, b, t0, m, lo);
       const int64_t j_end = args.causal ? i + 1 : z.tiles;
-      for (int64_t j = 0; j < j_end; ++j) {
+      for (int64_t j = least / kTile; j < j_end; ++j) {
         const int64_t j0 = j * kTile;
         const int nk = int(std::min<int64_t>(kTile, z.t - j0));
         const int diag = args.causal ? int(t0 - j0) : kTile;  // kTile: every key visible
         gemm(nk, nq, int(z.d), kg + j0 * ldk, ldk, false, qt, kTile, st, kTile, true,
              args.causal ? Tri::start_n : Tri::none, diag);
-        softmax_columns(st, nk, nq, diag, mx, sum, alpha);
+        softmax_columns(st, nk, nq, diag, positions ? lo : nullptr, int(j0), mx, sum, alpha);
         for (int r = 0; r < m; ++r)
           for (int c = 0; c < dp; ++c) o[r * dp + c] *= alpha[r];
         gemm(m, dp, nk, st, kTile, true, vg + j0 * ldk, ldk, o, dp, false,
@@ -409,9 +440,11 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
   const int64_t ldq = z.h * z.d, ldk = z.hkv * z.d, plane = z.tp * z.dp;
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
   const int ldq_w = in_place ? int(ldq) : dp, ldk_w = in_place ? int(ldk) : dp;  // working lds
+  const int64_t* positions = args.positions.defined() ? args.positions.data<int64_t>() : nullptr;
   const Scratch ws(bwd_scratch_floats(z, in_place));
 #pragma omp parallel num_threads(ws.threads)
   {
+    alignas(64) int lo[kTile];
     const int64_t copies = in_place ? 0 : plane;
     float* kt = ws.of_this_thread();
     float* vt = kt + plane;       // K^T and V^T in key tiles
@@ -473,13 +506,16 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
           for (int64_t i = args.causal ? j : 0; i < z.tiles; ++i) {
             const int64_t t0 = i * kTile;
             const int m = int(std::min<int64_t>(kTile, z.t - t0)), diag = int(t0 - j0);
+            // every query of the tile starts its document after this key tile: no gradient
+            if (doc_starts(positions, z, b, t0, m, lo) >= j0 + nk) continue;
             const float* qi = qw + t0 * ldq_w;
             const float* doi = dow + t0 * ldq_w;
             gemm(m, nkp, dp, qi, ldq_w, false, kt + j0 * dp, kTile, p, kTile, true, tri_n, diag);
             gemm(m, nkp, dp, doi, ldq_w, false, vt + j0 * dp, kTile, ds, kTile, true, tri_n, diag);
             for (int r = 0; r < m; ++r) {
               const int n = z.visible(args.causal, i, j, r);
-              grad_row(p + r * kTile, ds + r * kTile, n, args.scale, ls[t0 + r], di[t0 + r]);
+              grad_row(p + r * kTile, ds + r * kTile, std::clamp(lo[r] - int(j0), 0, n), n, args.scale,
+                       ls[t0 + r], di[t0 + r]);
             }
             // dV += P^T dO, dK += dS^T q, dQ += dS K.
             float* dvj = dvw + j0 * ldk_w;
@@ -518,6 +554,15 @@ void check(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArg
   for (const Tensor* t : like_q)
     if (t->dtype() != q.dtype() || t->numel() != q.numel())
       throw ShapeError("attention output " + t->desc() + " does not match q " + q.desc());
+  if (!a.positions.defined()) return;
+  if (!a.causal || a.positions.dtype() != DType::I64 || a.positions.shape() != Shape{a.batch, a.seq})
+    throw ShapeError("attention over packed rows wants a causal mask and positions (batch, seq) i64, got " +
+                     a.positions.desc());
+  const int64_t* pos = a.positions.data<int64_t>();
+  for (int64_t i = 0; i < a.batch * a.seq; ++i)  // a document starts at or before its token
+    if (pos[i] < 0 || pos[i] > i % a.seq)
+      throw ShapeError("attention: position " + std::to_string(pos[i]) + " of token " + std::to_string(i % a.seq) +
+                       " in row " + std::to_string(i / a.seq) + " is outside 0.." + std::to_string(i % a.seq));
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ class CpuBackend final : public Backend {
   void softmax(const Tensor& x, const Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) override;
   void dropout(const Tensor& x, float p, RngKey key, const Tensor& y) override;
-  void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) override;
+  void rope(const Tensor& x, float theta, bool inverse, const Tensor& positions, const Tensor& y) override;
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args,
                  const Tensor& out, const Tensor& lse) override;
   void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,

@@ -113,8 +113,11 @@ class MetaBackend final : public Backend {
           [=](Backend& kern, const std::vector<Tensor>& ts) { kern.softmax_backward(ts[0], ts[1], ts[2]); }); }
   void dropout(const Tensor& x, float p, RngKey key, const Tensor& y) override { touch("dropout", {&x, &y}, {&x, &y},
           [=](Backend& kern, const std::vector<Tensor>& ts) { kern.dropout(ts[0], p, key, ts[1]); }); }
-  void rope(const Tensor& x, float theta, bool inverse, const Tensor& y) override { touch("rope", {&x, &y}, {&x, &y},
-          [=](Backend& kern, const std::vector<Tensor>& ts) { kern.rope(ts[0], theta, inverse, ts[1]); }); }
+  // Replayed without positions: the same work, and a replay's made-up positions could be
+  // out of range.
+  void rope(const Tensor& x, float theta, bool inverse, const Tensor& positions, const Tensor& y) override {
+    touch("rope", {&x, &positions, &y}, {&x, &y},
+          [=](Backend& kern, const std::vector<Tensor>& ts) { kern.rope(ts[0], theta, inverse, Tensor(), ts[1]); }); }
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& args,
                  const Tensor& out, const Tensor& lse) override {
     flops_.attention += attention_flops(args);  // S = Q K^T and O = P V
