@@ -72,8 +72,12 @@ int run_train(const TrainArgs& args) {
   if (job->corpus.dropped > 0)
     fmt::print("  {} left out: longer than the block size of {} (data.too_long=drop)\n",
                count_of(job->corpus.dropped, "example"), job->block_size);
-  fmt::print("  effective batch {} sequences = {} of {} (up to {} tokens a step), {}{}\n",
-             cfg.train.micro_batch_size * cfg.train.grad_accum_steps,
+  if (cfg.data.packing)
+    fmt::print("  packed: {} in {} of {} tokens ({:.1f}% filled), attention within each example\n",
+               count_of(job->corpus.packed_examples, "example"), count_of(job->corpus.train->size(), "row"),
+               job->block_size, 100.0 * job->corpus.packed_fill);
+  fmt::print("  effective batch {} {} = {} of {} (up to {} tokens a step), {}{}\n",
+             cfg.train.micro_batch_size * cfg.train.grad_accum_steps, cfg.data.packing ? "packed rows" : "sequences",
              count_of(cfg.train.grad_accum_steps, "micro-batch", "micro-batches"), cfg.train.micro_batch_size, tokens_per_step,
              count_of(job->total_steps, "step"),
              cfg.vision.epochs > 0 ? fmt::format(" ({} of {} samples)", count_of(cfg.vision.epochs, "epoch"),

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data/gzip_file.h"
+#include "data/packing.h"
 
 namespace bb {
 namespace fs = std::filesystem;
@@ -153,6 +154,8 @@ TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok) {
     docs.insert(docs.end(), part.begin(), part.end());
   }
   TextCorpus c;
+  if (o.format == "text" && o.packing)
+    throw ConfigError("data.packing applies to data.format documents or instruct (text is cut in full windows already)");
   if (o.format == "text") {
     std::vector<int32_t> all;
     for (const std::string& d : docs) {
@@ -183,8 +186,17 @@ TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok) {
     for (auto& d : ids) c.train_tokens += d.size();
     for (auto& d : val) c.val_tokens += d.size();
     const int64_t pad = tok.batch_pad_id();
-    c.train = std::make_unique<Documents>(std::move(ids), o.block_size, o.seed, pad);
-    if (!val.empty()) c.val = std::make_unique<Documents>(std::move(val), o.block_size, o.seed + 1, pad);
+    if (o.packing) {
+      auto sequences = [](std::vector<std::vector<int32_t>>& ds) {
+        std::vector<Sequence> out;
+        for (auto& d : ds) out.push_back({std::move(d), {}});
+        return out;
+      };
+      pack_corpus(c, sequences(ids), sequences(val), o.block_size, o.seed, pad);
+    } else {
+      c.train = std::make_unique<Documents>(std::move(ids), o.block_size, o.seed, pad);
+      if (!val.empty()) c.val = std::make_unique<Documents>(std::move(val), o.block_size, o.seed + 1, pad);
+    }
   } else {
     throw ConfigError(fmt::format("data.format '{}' is not known (text or documents)", o.format));
   }

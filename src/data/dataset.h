@@ -90,6 +90,9 @@ struct TextCorpus {
   int64_t train_tokens = 0, val_tokens = 0;
   std::string chat_format;  // instruct data: the chat template that rendered the chats
   int64_t dropped = 0;      // instruct data: examples left out as too long (data.too_long=drop)
+  // data.packing: the training examples, and the share of the packed rows' tokens they fill
+  int64_t packed_examples = 0;
+  double packed_fill = 0;
 };
 
 struct TextDataOptions {
@@ -106,6 +109,8 @@ struct TextDataOptions {
   // instruct: an example longer than block_size + 1 tokens is an error, or is cut to that
   // length ("truncate"), or left out ("drop")
   std::string too_long = "error";
+  // documents and instruct: several examples end to end in each row (data/packing.h)
+  bool packing = false;
 };
 
 // Reads, tokenises and splits a corpus; throws FormatError naming the path when it cannot be

@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "data/packing.h"
 
 namespace bb {
 
@@ -183,6 +184,15 @@ TextCorpus load_instruct_corpus(const TextDataOptions& o, const Tokenizer& tok) 
   for (auto& e : all) c.train_tokens += e.ids.size();
   for (auto& e : val) c.val_tokens += e.ids.size();
   const int64_t pad = tok.batch_pad_id();
+  if (o.packing) {
+    auto sequences = [](std::vector<InstructExample>& es) {
+      std::vector<Sequence> out;
+      for (InstructExample& e : es) out.push_back({std::move(e.ids), std::move(e.trained)});
+      return out;
+    };
+    pack_corpus(c, sequences(all), sequences(val), o.block_size, o.seed, pad);
+    return c;
+  }
   c.train = std::make_unique<InstructDataset>(std::move(all), o.block_size, o.seed, pad);
   if (!val.empty()) c.val = std::make_unique<InstructDataset>(std::move(val), o.block_size, o.seed + 1, pad);
   return c;

@@ -112,6 +112,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"data.chat_template", "string", "instruct chats: a Jinja chat template file (empty: the model's own, from chat_template.jinja or tokenizer_config.json; bigbatch's <|role|> lines when it has none)"}, &c.data.chat_template},
       {{"data.train_on", "string", "instruct chats: assistant (loss on the assistant's turns) or all (every turn)"}, &c.data.train_on},
       {{"data.too_long", "string", "instruct: an example longer than the block size is an error, or is cut to it (truncate), or left out (drop)"}, &c.data.too_long},
+      {{"data.packing", "bool", "documents, instruct: pack several examples end to end in each row (attention and positions stay within each example)"}, &c.data.packing},
       {{"data.test_path", "string", "vision image-folder: the test images (fashion-mnist: the t10k files of data.path)"}, &c.vision.test_path},
       {{"data.limit", "int", "vision: use only the first N training images (0: all)"}, &c.vision.limit},
       {{"data.test_limit", "int", "vision: use only the first N test images (0: all)"}, &c.vision.test_limit},
@@ -265,6 +266,8 @@ void validate(const RunConfig& c) {
     throw ConfigError(fmt::format("data.train_on '{}' is not known (assistant or all)", c.data.train_on));
   if (c.data.too_long != "error" && c.data.too_long != "truncate" && c.data.too_long != "drop")
     throw ConfigError(fmt::format("data.too_long '{}' is not known (error, truncate or drop)", c.data.too_long));
+  if (c.data.packing && c.data.format != "documents" && c.data.format != "instruct")
+    throw ConfigError(fmt::format("data.packing applies to data.format documents or instruct, not {}", c.data.format));
   if (c.data.format != "instruct") {  // set for other data, they would be ignored
     if (!c.data.chat_template.empty())
       throw ConfigError(fmt::format("data.chat_template applies to data.format instruct, not {}", c.data.format));

@@ -63,6 +63,7 @@ struct RunConfig {
     std::string chat_template;         // instruct: a template file ("": the model's own, else bigbatch's)
     std::string train_on = "assistant";  // instruct chats: assistant turns, or all
     std::string too_long = "error";      // instruct: an example past the block size: error, truncate or drop
+    bool packing = false;                // documents, instruct: examples end to end in each row
   } data;
   struct Sample {
     std::string prompt = "The ";

@@ -175,6 +175,7 @@ JobData load_job_data(const RunConfig& cfg) {
   d.chat_template = cfg.data.chat_template;
   d.train_on = cfg.data.train_on;
   d.too_long = cfg.data.too_long;
+  d.packing = cfg.data.packing;
   data.corpus = load_corpus(d, *data.tokenizer);
   return data;
 }

@@ -66,6 +66,16 @@ TEST(CliVerify, InstructionDataPassesAndMeanOfMeansFails) {
   expect_fail(args + " --mean-of-means");
 }
 
+// Packed rows (several examples a row, attention within each): K micro-batches of B rows
+// still give the gradient of one batch of K*B rows, and the mean of means still fails.
+TEST(CliVerify, PackedRowsPass) {
+  for (const std::string model : {"", " model.type=llama model.n_kv_head=1"}) {
+    expect_pass(tiny(uneven_instructions(), "instruct") + model + " data.packing=true");
+    expect_pass(tiny(uneven_documents(), "documents") + model + " data.packing=true");
+  }
+  expect_fail(tiny(uneven_instructions(), "instruct") + " data.packing=true --mean-of-means");
+}
+
 TEST(CliVerify, LlamaPasses) {
   expect_pass(tiny(uneven_documents(), "documents") + " model.type=llama model.n_kv_head=1");
   expect_fail(tiny(uneven_documents(), "documents") + " model.type=llama model.n_kv_head=1 --mean-of-means");

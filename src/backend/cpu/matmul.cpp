@@ -107,12 +107,22 @@ Tensor widen(const Tensor& t) {
   return w;
 }
 
+// oneDNN 2.6's AMX bf16 matmul (brg:avx512_core_amx_bf16) returns wrong values, some of them
+// read from memory it does not own, when 48 < n < 64 and the product has few rows (seen at
+// m <= 32, with either weight layout; m >= 33 and every other n up to 700 were right). Those
+// products are small, so they go the widened f32 way on every CPU.
+bool bf16_kernel_is_wrong(const MatmulArgs& args) {
+  const int64_t rows = !args.b_batched && !args.trans_a ? args.m * args.batch : args.m;  // as run_dnnl folds them
+  return args.n > 48 && args.n < 64 && rows <= 64;
+}
+
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
                         const MatmulArgs& args) {
   const void* bias_ptr = bias.defined() ? bias.raw() : nullptr;
-  if (a.dtype() == DType::BF16 && !cpu::dnnl_has_bf16()) {  // an AVX2-only CPU: see dnnl_common.h
+  // an AVX2-only CPU (see dnnl_common.h), or a product oneDNN gets wrong
+  if (a.dtype() == DType::BF16 && (!cpu::dnnl_has_bf16() || bf16_kernel_is_wrong(args))) {
     const std::vector<float> a32 = cpu::widen_bf16(a.raw(), a.numel()), b32 = cpu::widen_bf16(b.raw(), b.numel());
     if (c.dtype() != DType::BF16) return run_dnnl(a32.data(), b32.data(), bias_ptr, c.raw(), DType::F32, c.dtype(), args);
     std::vector<float> c32 = args.accumulate ? cpu::widen_bf16(c.raw(), c.numel()) : std::vector<float>(c.numel());
