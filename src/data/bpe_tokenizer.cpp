@@ -65,12 +65,7 @@ void BpeTokenizer::add_token(const std::string& text, int64_t id) {
     throw FormatError(fmt::format("added token '{}' with id {} is not valid (the vocabulary has {} tokens)", text, id,
                                   tokens_.size()));
   if (static_cast<size_t>(id) >= tokens_.size() || tokens_[id] != text) set_token(id, text);
-  for (const auto& a : added_)
-    if (a.first == text) return;
-  added_.emplace_back(text, static_cast<int32_t>(id));
-  added_first_[static_cast<unsigned char>(text[0])] = true;
-  std::stable_sort(added_.begin(), added_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  added_.add(text, static_cast<int32_t>(id));
 }
 
 int64_t BpeTokenizer::token_id(std::string_view text) const {
@@ -81,19 +76,8 @@ int64_t BpeTokenizer::token_id(std::string_view text) const {
 std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const {
   std::vector<int64_t> ids;
   ids.reserve(text.size() / 3);
-  size_t start = 0;  // plain text runs from here to the next added token
-  for (size_t i = 0; i < text.size() && !added_.empty(); ++i) {
-    if (!added_first_[static_cast<unsigned char>(text[i])]) continue;
-    for (const auto& [token, id] : added_) {
-      if (text.compare(i, token.size(), token) != 0) continue;
-      encode_plain(text.substr(start, i - start), ids);
-      ids.push_back(id);
-      start = i + token.size();
-      i = start - 1;
-      break;
-    }
-  }
-  encode_plain(text.substr(start), ids);
+  added_.split(text, [&](std::string_view plain, size_t) { encode_plain(plain, ids); },
+               [&](int32_t id, size_t) { ids.push_back(id); });
   return ids;
 }
 

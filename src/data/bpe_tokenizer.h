@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "data/added_tokens.h"
 #include "data/tokenizer.h"
 
 namespace bb {
@@ -66,8 +67,7 @@ class BpeTokenizer final : public Tokenizer {
   StringMap ids_;                    // bytes -> id
   int32_t byte_ids_[256];
   std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
-  std::vector<std::pair<std::string, int32_t>> added_;  // longest first
-  bool added_first_[256] = {};  // bytes an added token starts with
+  AddedTokens added_;
   bool add_prefix_space_ = false;
   int split_digits_ = 0;
   bool ignore_merges_ = false;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/metaspace_bpe.h"
 #include "data/sentencepiece_tokenizer.h"
 
 namespace bb {
@@ -237,6 +238,36 @@ SpecialIds gpt2_specials(const BpeTokenizer& tok) {
   return ids;
 }
 
+constexpr const char* kMetaspace = "\u2581";  // "▁", SentencePiece's space
+
+// model.vocab, model.merges ("a b" or ["a", "b"]) and added_tokens of a tokenizer.json.
+void read_bpe_model(const json& j, const std::string& path, BpeSpec& spec) {
+  const json& model = j["model"];
+  if (!model.is_object() || !model.contains("vocab")) throw FormatError(fmt::format("{} has no model.vocab field", path));
+  spec.vocab = read_vocab(model["vocab"], path + " model.vocab");
+  if (!model.contains("merges")) throw FormatError(fmt::format("{} has no model.merges field", path));
+  const json& merges = model["merges"];
+  if (!merges.is_array()) throw FormatError(fmt::format("{}: model.merges is not a list", path));
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const json& m = merges[i];
+    std::pair<std::string, std::string> merge;
+    const bool ok = m.is_string() ? split_merge(m.get_ref<const std::string&>(), merge)
+                    : m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()
+                        ? (merge = {m[0].get<std::string>(), m[1].get<std::string>()}, true)
+                        : false;
+    if (!ok) throw FormatError(fmt::format("{}: model.merges[{}] is not a pair of tokens", path, i));
+    spec.merges.push_back(std::move(merge));
+  }
+  const json& added = j.value("added_tokens", json::array());
+  if (!added.is_array()) throw FormatError(fmt::format("{}: added_tokens is not a list", path));
+  for (size_t i = 0; i < added.size(); ++i) {
+    const json& a = added[i];
+    if (!a.is_object() || !a.value("id", json()).is_number_integer() || !a.value("content", json()).is_string())
+      throw FormatError(fmt::format("{}: added_tokens[{}] has no integer id and string content", path, i));
+    spec.added.emplace_back(a["content"].get<std::string>(), a["id"].get<int64_t>());
+  }
+}
+
 BpeSpec tokenizer_json_spec(const json& j, const std::string& path) {
   const auto field = [&](const json& parent, const char* key, const char* name) -> const json& {
     if (!parent.is_object() || !parent.contains(key)) throw FormatError(fmt::format("{} has no {} field", path, name));
@@ -260,27 +291,73 @@ BpeSpec tokenizer_json_spec(const json& j, const std::string& path) {
     throw FormatError(fmt::format("{}: model.byte_fallback is not supported (byte-level BPE has no unknown bytes)", path));
   spec.ignore_merges = model.value("ignore_merges", false);
   spec.add_prefix_space = spec.split_digits == 0 && j["pre_tokenizer"].value("add_prefix_space", false);
-  spec.vocab = read_vocab(field(model, "vocab", "model.vocab"), path + " model.vocab");
-  const json& merges = field(model, "merges", "model.merges");
-  if (!merges.is_array()) throw FormatError(fmt::format("{}: model.merges is not a list", path));
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const json& m = merges[i];
-    std::pair<std::string, std::string> merge;
-    const bool ok = m.is_string() ? split_merge(m.get_ref<const std::string&>(), merge)
-                    : m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()
-                        ? (merge = {m[0].get<std::string>(), m[1].get<std::string>()}, true)
-                        : false;
-    if (!ok) throw FormatError(fmt::format("{}: model.merges[{}] is not a pair of tokens", path, i));
-    spec.merges.push_back(std::move(merge));
+  read_bpe_model(j, path, spec);
+  return spec;
+}
+
+// A Prepend("▁") normalizer, a Replace of " " by "▁", or a Sequence of them: which of the two
+// it does. Anything else is refused by name.
+void read_metaspace_normalizer(const json& n, const std::string& path, bool& prepends, bool& replaces) {
+  if (n.is_null()) return;
+  const std::string type = n.is_object() ? n.value("type", "") : "";
+  if (type == "Sequence" && n.value("normalizers", json()).is_array()) {
+    for (const json& part : n["normalizers"]) read_metaspace_normalizer(part, path, prepends, replaces);
+    return;
   }
-  const json& added = j.value("added_tokens", json::array());
-  if (!added.is_array()) throw FormatError(fmt::format("{}: added_tokens is not a list", path));
-  for (size_t i = 0; i < added.size(); ++i) {
-    const json& a = added[i];
-    if (!a.is_object() || !a.value("id", json()).is_number_integer() || !a.value("content", json()).is_string())
-      throw FormatError(fmt::format("{}: added_tokens[{}] has no integer id and string content", path, i));
-    spec.added.emplace_back(a["content"].get<std::string>(), a["id"].get<int64_t>());
+  if (type == "Prepend" && n.value("prepend", "") == kMetaspace) {
+    prepends = true;
+    return;
   }
+  const json& pattern = n.is_object() ? n.value("pattern", json()) : json();
+  if (type == "Replace" && pattern.is_object() && pattern.value("String", "") == " " && n.value("content", "") == kMetaspace) {
+    replaces = true;
+    return;
+  }
+  throw FormatError(fmt::format("{}: normalizer {} is not supported (SentencePiece-style files: Prepend \"\u2581\" and "
+                                "Replace \" \" by \"\u2581\")", path, n.dump().substr(0, 80)));
+}
+
+// SentencePiece-style BPE (Llama 2's, Mistral's, Gemma's tokenizer.json): the normalizer or a
+// Metaspace pre_tokenizer writes spaces as "▁", and the vocabulary is text.
+MetaspaceSpec metaspace_spec(const json& j, const std::string& path) {
+  MetaspaceSpec spec;
+  spec.source = path;
+  bool prepends = false, replaces = false;
+  read_metaspace_normalizer(j.value("normalizer", json()), path, prepends, replaces);
+  const json& pre = j.value("pre_tokenizer", json());
+  using Prepend = MetaspaceSpec::Prepend;
+  if (prepends) spec.prepend = Prepend::always;
+  if (!pre.is_null()) {
+    if (!pre.is_object() || pre.value("type", "") != "Metaspace" || pre.value("replacement", "") != kMetaspace)
+      throw FormatError(fmt::format("{}: pre_tokenizer type {} is not supported (GPT-2's ByteLevel, Llama 3's or Qwen 2's "
+                                    "Split and ByteLevel, or Metaspace)", path, pre_tokenizer_type(j)));
+    replaces = true;
+    const std::string scheme = pre.contains("prepend_scheme") ? pre.value("prepend_scheme", "")
+                               : pre.value("add_prefix_space", true) ? "always" : "never";
+    if (scheme != "always" && scheme != "first" && scheme != "never")
+      throw FormatError(fmt::format("{}: pre_tokenizer.prepend_scheme '{}' is not known (always, first or never)", path, scheme));
+    if (!prepends && scheme != "never") spec.prepend = scheme == "always" ? Prepend::if_missing : Prepend::first_if_missing;
+    spec.split = pre.value("split", true);
+  }
+  if (!replaces)
+    throw FormatError(fmt::format("{}: neither its normalizer nor its pre_tokenizer writes spaces as \"\u2581\": a "
+                                  "pre_tokenizer type {} is not supported", path, pre_tokenizer_type(j)));
+  const json& model = j["model"];
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"})
+    if (!model.value(key, json()).is_null())
+      throw FormatError(fmt::format("{}: model.{} is not supported (null)", path, key));
+  if (model.value("ignore_merges", false))
+    throw FormatError(fmt::format("{}: model.ignore_merges is not supported in a SentencePiece-style file", path));
+  spec.byte_fallback = model.value("byte_fallback", false);
+  spec.fuse_unk = model.value("fuse_unk", false);
+  const json& unk = model.value("unk_token", json());
+  if (!unk.is_null() && !unk.is_string()) throw FormatError(fmt::format("{}: model.unk_token is not a string", path));
+  if (unk.is_string()) spec.unk = unk.get<std::string>();
+  BpeSpec parts;
+  read_bpe_model(j, path, parts);
+  spec.vocab = std::move(parts.vocab);
+  spec.merges = std::move(parts.merges);
+  spec.added = std::move(parts.added);
   return spec;
 }
 
@@ -318,12 +395,34 @@ BpeSpec parse_tokenizer_json(const std::string& text, const std::string& path) {
   }
 }
 
+MetaspaceSpec read_metaspace_json(const std::string& path) { return parse_metaspace_json(read_file(path), path); }
+
+MetaspaceSpec parse_metaspace_json(const std::string& text, const std::string& path) {
+  const json j = parse_json(text, path);
+  try {
+    if (!j.is_object() || !j.value("model", json()).is_object() || j["model"].value("type", json()) != "BPE")
+      throw FormatError(fmt::format("{}: model.type {} is not supported (BPE)", path,
+                                    j.is_object() ? j.value("model", json()).value("type", json()).dump() : "null"));
+    return metaspace_spec(j, path);
+  } catch (const json::exception& e) {  // a field of the wrong type
+    throw FormatError(fmt::format("{} does not hold a tokenizer ({})", path, e.what()));
+  }
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const auto has = [&](const char* name) { return fs::exists(dir + "/" + name); };
   const std::string json_path = dir + "/tokenizer.json", sp_path = dir + "/tokenizer.model";
-  if (has("tokenizer.json") && (!has("tokenizer.model") || is_byte_level(read_json(json_path)))) {
+  // a SentencePiece-style tokenizer.json gives way to the tokenizer.model beside it (Llama 2
+  // folders hold both): libsentencepiece is the reference for it
+  const bool byte_level = has("tokenizer.json") && is_byte_level(read_json(json_path));
+  if (byte_level) {
     auto tok = std::make_unique<BpeTokenizer>(read_tokenizer_json(json_path));
     tok->set_special_ids(gpt2_specials(*tok));
+    resolve_special_ids(dir, *tok);
+    return tok;
+  }
+  if (has("tokenizer.json") && !has("tokenizer.model")) {
+    auto tok = std::make_unique<MetaspaceBpeTokenizer>(read_metaspace_json(json_path));
     resolve_special_ids(dir, *tok);
     return tok;
   }

