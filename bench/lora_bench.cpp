@@ -1,6 +1,7 @@
 // LoRA against full fine-tuning of a GPT-2-124M-shaped model (12 layers, 12 heads, 768 wide,
-// vocabulary 50257, random weights): tokens/s, peak resident memory and counted memory by
-// category. One configuration per process (--mode lora or --mode full), so each peak RSS is
+// vocabulary 50257, random weights), or (--model llama) of a Llama at TinyLlama-1.1B's shapes
+// (22 layers, 2048 wide, 32 heads over 4 kv heads, MLP 5632, vocabulary 32000; --layers cuts
+// it): tokens/s, model FLOP utilisation, peak resident memory and counted memory by category. One configuration per process (--mode lora or --mode full), so each peak RSS is
 // its own; bf16 compute, LoRA base weights in bf16 (--base-dtype), activation checkpointing
 // by --checkpointing (none, full, every:N, selective). Effective batch = mb x accum sequences.
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "bench_util.h"
 #include "core/process_memory.h"
 #include "models/gpt2.h"
+#include "models/llama.h"
 #include "nn/lora.h"
 #include "optim/optimizer.h"
 #include "train/job.h"
@@ -23,11 +25,13 @@ int main(int argc, char** argv) {
   bench::GptRun run{.layers = 12, .heads = 12, .embd = 768, .vocab = 50257, .seq = 512, .mb = 4, .accum = 8,
                     .steps = 2, .warmup = 1};
   int64_t r = 8;
-  std::string mode = "lora", precision = "bf16", base_dtype = "bf16", targets = "c_attn", checkpointing = "none";
+  std::string mode = "lora", precision = "bf16", base_dtype = "bf16", targets, checkpointing = "none";
+  std::string model_name = "gpt2";
   app.add_option("--mode", mode, "lora or full");
+  app.add_option("--model", model_name, "gpt2 (124M shapes) or llama (TinyLlama-1.1B shapes)");
   run.add_options(app);
   app.add_option("--r", r);
-  app.add_option("--targets", targets);
+  app.add_option("--targets", targets, "adapted modules (default: c_attn for gpt2, q_proj|v_proj for llama)");
   app.add_option("--precision", precision, "fp32 or bf16 compute");
   app.add_option("--base-dtype", base_dtype, "fp32 or bf16 frozen base weights (lora)");
   app.add_option("--checkpointing", checkpointing);
@@ -35,8 +39,27 @@ int main(int argc, char** argv) {
   bench::add_profile_option(app, profile);
   CLI11_PARSE(app, argc, argv);
 
+  const bool llama = model_name == "llama";
+  if (!llama && model_name != "gpt2") {
+    fmt::print(stderr, "--model must be gpt2 or llama\n");
+    return 1;
+  }
+  if (llama) {  // TinyLlama-1.1B unless --layers or --vocab say otherwise
+    if (app.count("--layers") == 0) run.layers = 22;
+    if (app.count("--vocab") == 0) run.vocab = 32000;
+    run.embd = 2048;
+  }
+  if (targets.empty()) targets = llama ? "q_proj|v_proj" : "c_attn";
   const auto& [layers, heads, embd, vocab, seq, mb, accum, steps, warmup] = run;
-  GPT2 model(run.config(), 0);
+  std::unique_ptr<CausalLM> owner;
+  if (llama)
+    owner = std::make_unique<Llama>(LlamaConfig{.hidden_size = 2048, .intermediate_size = 5632, .num_hidden_layers = layers,
+                                                .num_attention_heads = 32, .num_key_value_heads = 4,
+                                                .vocab_size = vocab, .max_position_embeddings = seq},
+                                    0);
+  else
+    owner = std::make_unique<GPT2>(run.config(), 0);
+  CausalLM& model = *owner;
   model.set_checkpointing(CheckpointPolicy::parse(checkpointing));
   if (mode == "lora") {
     LoraOptions o;
@@ -57,19 +80,31 @@ int main(int argc, char** argv) {
                   comm);
   double loss = 0;
   const std::vector<double> times = run.time_steps(trainer, &loss);
+  const double peak_rss = peak_rss_bytes();  // before the profile and the ceiling's operands
   const MemoryStats mem = Allocator::of(Device::CPU).stats();
   if (profile) bench::print_profile(trainer);
   bench::Stats s = bench::stats_of(times);
   const double tokens = run.tokens_per_step();
+  // Model FLOPs a token: every product with a weight forward and for the input's gradient, and
+  // for the weight's gradient only where it trains (full); attention as in gpt_train_bench.
+  // Embedding lookups are not products (GPT-2's tied table is, as the head).
+  double matmul_params = 0;
+  for (const auto& [name, p] : model.named_parameters())
+    if (p.ndim() == 2 && name.find("wpe") == std::string::npos && (!llama || name.find("embed_tokens") == std::string::npos))
+      matmul_params += double(p.numel());
+  const double flop_per_token = (mode == "full" ? 6.0 : 4.0) * matmul_params + 12.0 * layers * seq * embd;
+  const double ceiling = bench::matmul_ceiling_gflops(precision == "bf16" ? DType::BF16 : DType::F32);
   nlohmann::json by_cat;
   for (Category c : {Category::Parameters, Category::Gradients, Category::OptimizerState, Category::Activations,
                      Category::Workspace})
     by_cat[std::string(category_name(c))] = mem.peak[static_cast<size_t>(c)] / 1048576.0;
-  nlohmann::json out = {{"mode", mode}, {"precision", precision}, {"base_dtype", mode == "lora" ? base_dtype : "fp32"},
+  nlohmann::json out = {{"model", model_name}, {"targets", targets}, {"mode", mode}, {"precision", precision}, {"base_dtype", mode == "lora" ? base_dtype : "fp32"},
                         {"checkpointing", checkpointing}, {"mb", mb}, {"accum", accum}, {"seq", seq},
                         {"params_M", model.parameter_count() / 1e6}, {"trainable_M", trainable / 1e6},
-                        {"step_s_med", s.median}, {"tok_s_med", tokens / s.median},
-                        {"peak_rss_MiB", peak_rss_bytes() / 1048576.0},
+                        {"step_s_med", s.median}, {"step_s_min", s.min}, {"step_s_max", s.max},
+                        {"tok_s_med", tokens / s.median},
+                        {"mfu", tokens / s.median * flop_per_token / (ceiling * 1e9)}, {"matmul_ceiling_gflops", ceiling},
+                        {"peak_rss_MiB", peak_rss / 1048576.0},
                         {"counted_peak_MiB", mem.total_peak / 1048576.0}, {"peak_by_category_MiB", by_cat},
                         {"loss", loss}};
   fmt::print("{}\n", out.dump());
