@@ -17,8 +17,8 @@ struct LoraOptions {
   // PEFT's two forms of target_modules: a list of names, each matching a module whose path
   // equals it or ends with "." + it; or, when target_regex is set, a regular expression the
   // whole module path must match.
-  std::vector<std::string> targets;
-  std::string target_regex;
+  std::vector<std::string> targets{};
+  std::string target_regex{};
   DType base_dtype = DType::F32;  // frozen base Linear weights may be kept in bf16
   uint64_t seed = 0;
   float scaling() const { return alpha / static_cast<float>(r); }

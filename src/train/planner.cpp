@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <vector>
 #include <map>
 
@@ -159,13 +160,14 @@ int64_t overhead_with_kernels(const DryRunWork& w, Measure&& measure) {
   return overhead;
 }
 
-// Whether plan a beats plan b. Predicted times within 5% of each other are a tie (the matmul
-// rates they rest on are measured, and noise must not decide); a tie goes to fewer FLOPs
-// (less replay), then no recomputation at all, then the more exact precision (fp32, bf16, fp16), then the larger
-// micro-batch (fewer, larger products), then the smaller peak.
-bool faster(const PlanRow& a, const PlanRow& b) {
-  const double lo = std::min(a.step_seconds, b.step_seconds), hi = std::max(a.step_seconds, b.step_seconds);
-  if (hi > lo * 1.05) return a.step_seconds < b.step_seconds;
+// Among plans whose predicted times are within 5% of the fastest (the rates they rest on are
+// measured, and noise must not decide), whether plan a goes before plan b: fewer FLOPs (less
+// replay), then no recomputation at all, then the more exact precision (fp32, bf16, fp16),
+// then the larger micro-batch (fewer, larger products), then the smaller peak. Measured
+// against the fastest rather than pair by pair, the rule is an order: which plan comes first
+// does not depend on the order the plans are looked at in.
+constexpr double kTimeTie = 1.05;
+bool preferred(const PlanRow& a, const PlanRow& b) {
   if (a.step_flops != b.step_flops) return a.step_flops < b.step_flops;
   // Equal products: selective still recomputes norms and activations, none nothing.
   auto recompute = [](const std::string& p) { return p == "none" ? 0 : 1; };
@@ -298,8 +300,13 @@ Plan make_plan(const PlanRequest& req) {
   // and a plan they push past the budget gives way to the next.
   for (;;) {
     plan.best = -1;
+    double fastest = std::numeric_limits<double>::infinity();
+    for (const PlanRow& r : plan.rows)
+      if (r.fits) fastest = std::min(fastest, r.step_seconds);
     for (int i = 0; i < int(plan.rows.size()); ++i)
-      if (plan.rows[i].fits && (plan.best < 0 || faster(plan.rows[i], plan.rows[plan.best]))) plan.best = i;
+      if (plan.rows[i].fits && plan.rows[i].step_seconds <= fastest * kTimeTie &&
+          (plan.best < 0 || preferred(plan.rows[i], plan.rows[plan.best])))
+        plan.best = i;
     if (plan.best < 0 || !req.measure_overhead) break;
     PlanRow& best = plan.rows[plan.best];
     best.overhead = std::max(best.overhead, overhead_with_kernels(works[plan.best], measure));

@@ -113,9 +113,12 @@ void kill_and_resume(const Variant& v, uint32_t seed, int kills) {
       ASSERT_EQ(e.code, 0) << "kill " << i << " (seed " << seed << "): the run failed:\n" << read_file(log);
     }
     expect_checkpoint_complete(out + "/checkpoint");
-    if (fs::exists(out + "/config.json")) EXPECT_TRUE(fs::exists(out + "/model.safetensors")) << "kill " << i;
-    if (fs::exists(out + "/adapter_config.json"))
+    if (fs::exists(out + "/config.json")) {
+      EXPECT_TRUE(fs::exists(out + "/model.safetensors")) << "kill " << i;
+    }
+    if (fs::exists(out + "/adapter_config.json")) {
       EXPECT_TRUE(fs::exists(out + "/adapter_model.safetensors")) << "kill " << i;
+    }
   }
   const bool resume = fs::exists(out + "/checkpoint");
   CliResult last = run_cli(tiny(out, steps, 1) + " " + v.extra + (resume ? " --resume" : " --overwrite"));

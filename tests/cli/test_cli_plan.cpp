@@ -84,7 +84,9 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
   double fastest_fit = 1e30;
   for (size_t i = 0; i < rows.size(); ++i) {
     EXPECT_EQ(rows[i].fits, rows[i].peak_mib <= budget_mib()) << i << "\n" << r.output;
-    if (rows[i].fits) EXPECT_FALSE(std::isnan(rows[i].seconds)) << "a plan that fits is timed\n" << r.output;
+    if (rows[i].fits) {
+      EXPECT_FALSE(std::isnan(rows[i].seconds)) << "a plan that fits is timed\n" << r.output;
+    }
     refused += !rows[i].fits;
     if (rows[i].fits) fastest_fit = std::min(fastest_fit, rows[i].seconds);
     if (rows[i].chosen) chosen = static_cast<int>(i);

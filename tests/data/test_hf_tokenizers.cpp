@@ -195,17 +195,21 @@ void expect_same_sp_ids(const std::string& dir, bool metaspace = false) {
       ADD_FAILURE() << "text " << i << " [" << t[i].substr(0, 120) << "]: " << json(ids).dump().substr(0, 300)
                     << " vs @huggingface/tokenizers " << json(ref[i]).dump().substr(0, 300);
     if (t[i].find("<s>") == std::string::npos && t[i].find("</s>") == std::string::npos &&
-        t[i].find("<unk>") == std::string::npos && !(metaspace && !t[i].empty() && t[i][0] == ' '))
+        t[i].find("<unk>") == std::string::npos && !(metaspace && !t[i].empty() && t[i][0] == ' ')) {
       EXPECT_EQ(tok->decode(ids), t[i]) << "text " << i;
+    }
     // each token starts where its text is (a "▁" put before the text stands for nothing)
     for (size_t k = 0; k < ids.size(); ++k) {
       ASSERT_LE(starts[k], t[i].size());
-      if (k > 0) ASSERT_GE(starts[k], starts[k - 1]) << "text " << i << " token " << k;
+      if (k > 0) {
+        ASSERT_GE(starts[k], starts[k - 1]) << "text " << i << " token " << k;
+      }
       const std::string piece = direct.token_text(ids[k]);
-      if (piece.size() != 1 || (piece[0] & 0x80) == 0)  // not one byte of a fallen-back character
+      if (piece.size() != 1 || (piece[0] & 0x80) == 0) {  // not one byte of a fallen-back character
         EXPECT_TRUE(t[i].compare(starts[k], piece.size(), piece) == 0 ||
                     (piece[0] == ' ' && t[i].compare(starts[k], piece.size() - 1, piece.substr(1)) == 0))
             << "text " << i << " token " << k << " '" << piece << "' at " << starts[k];
+      }
     }
   }
   EXPECT_EQ(differing, 0) << "of " << t.size() << " texts";

@@ -96,11 +96,17 @@ TEST(PlanWork, TheChoiceIsTheSameEachTime) {
   req.precisions = {"fp32"};  // one rate: the order is then FLOPs and the tie rule alone
   const Plan a = make_plan(req), b = make_plan(req);
   ASSERT_GE(a.best, 0);
-  EXPECT_EQ(a.best, b.best);
+  auto rows = [](const Plan& p) {  // what each plan predicted, for a failure's message
+    std::string out;
+    for (const PlanRow& r : p.rows)
+      out += r.checkpointing + " mb " + std::to_string(r.micro_batch) + ": " + std::to_string(r.step_seconds) + " s\n";
+    return out;
+  };
+  EXPECT_EQ(a.best, b.best) << "first\n" << rows(a) << "second\n" << rows(b);
   // Equal products tie whatever the timing: no recomputation, then the largest micro-batch.
   const PlanRow& r = a.rows[a.best];
   EXPECT_EQ(r.checkpointing, "none");
-  EXPECT_EQ(r.micro_batch, 12);
+  EXPECT_EQ(r.micro_batch, 12) << rows(a);
 }
 
 }  // namespace
