@@ -83,7 +83,10 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
   int refused = 0, chosen = -1;
   double fastest_fit = 1e30;
   for (size_t i = 0; i < rows.size(); ++i) {
-    EXPECT_EQ(rows[i].fits, rows[i].peak_mib <= budget_mib()) << i << "\n" << r.output;
+    // the table prints a tenth of a MiB: a peak printed as the budget itself may lie either side
+    if (std::abs(rows[i].peak_mib - budget_mib()) >= 0.05) {
+      EXPECT_EQ(rows[i].fits, rows[i].peak_mib <= budget_mib()) << i << "\n" << r.output;
+    }
     if (rows[i].fits) {
       EXPECT_FALSE(std::isnan(rows[i].seconds)) << "a plan that fits is timed\n" << r.output;
     }
