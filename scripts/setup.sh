@@ -17,6 +17,8 @@ packages=(
   jargon-text                    # text for the GPT-2 tokenizer test and the README walkthrough
   clang libclang-rt-14-dev libomp-dev  # libFuzzer harnesses (fuzz/) built with clang
   chromium                       # renders `bigbatch report` pages in the report test
+  libopenmpi-dev openmpi-bin     # data parallelism (mpirun) and its tests
+  iproute2                       # the two-host MPI test: network namespaces joined by veth
 )
 
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"

@@ -49,6 +49,8 @@ namespace {
 // Where gradients for leaves go: accumulated into .grad(), or captured for the caller.
 struct LeafSink {
   const std::vector<Tensor>* capture = nullptr;
+  const LeafDone* on_done = nullptr;
+  std::unordered_map<const TensorImpl*, int> edges_left;  // when on_done: per leaf
   std::vector<Tensor> captured;
   void take(TensorImpl& leaf, const Tensor& g) {
     if (capture)
@@ -67,6 +69,12 @@ void run_backward(const Tensor& root, const Tensor& seed, LeafSink& sink);
 
 void backward(const Tensor& root, const Tensor& seed) {
   LeafSink sink;
+  run_backward(root, seed, sink);
+}
+
+void backward(const Tensor& root, const Tensor& seed, const LeafDone& on_leaf_done) {
+  LeafSink sink;
+  sink.on_done = &on_leaf_done;
   run_backward(root, seed, sink);
 }
 
@@ -91,6 +99,7 @@ void run_backward(const Tensor& root, const Tensor& seed, LeafSink& sink) {
     throw ShapeError(fmt::format("backward: seed {} does not match {}", g0.desc(), root.desc()));
   if (root.is_leaf()) {
     sink.take(*root.impl(), g0);
+    if (sink.on_done) (*sink.on_done)(*root.impl());
     return;
   }
   // Count, for each node, how many edges point at it from nodes reachable from the root.
@@ -101,6 +110,7 @@ void run_backward(const Tensor& root, const Tensor& seed, LeafSink& sink) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->inputs) {
+      if (e.leaf && sink.on_done) sink.edges_left[e.leaf.get()]++;
       if (!e.node) continue;
       auto [it, fresh] = deps.try_emplace(e.node.get(), 0);
       it->second++;
@@ -143,6 +153,7 @@ void run_backward(const Tensor& root, const Tensor& seed, LeafSink& sink) {
         }
       }
       if (e.node && --deps[e.node.get()] == 0) ready.push(e.node.get());
+      if (e.leaf && sink.on_done && --sink.edges_left[e.leaf.get()] == 0) (*sink.on_done)(*e.leaf);
     }
   }
 }

@@ -18,6 +18,7 @@ enum class Activation : uint8_t { GeluTanh, GeluExact, Silu, Relu, Relu6, HardSw
 struct RngKey {
   uint64_t seed = 0;
   uint64_t offset = 0;
+  uint64_t index0 = 0;  // the stream index of element 0 (a sample's place in its site's stream)
 };
 
 struct MatmulArgs {

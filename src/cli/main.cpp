@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/vision_commands.h"
 #include "core/error.h"
+#include "dist/communicator.h"
 #include "train/config.h"
 
 namespace {
@@ -139,6 +140,27 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (threads > 0) omp_set_num_threads(threads);  // before any work starts its threads
+  // Under mpirun every rank runs this program; rank 0 alone prints progress, and an error on
+  // any rank names it and ends the whole job.
+  std::string rank_prefix;
+  try {
+    bb::Communicator& world = bb::world();
+    if (world.size() > 1) {
+      rank_prefix = fmt::format("rank {}: ", world.rank());
+      if (world.rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+        throw bb::Error("cannot silence the standard output of a rank other than 0");
+    }
+  } catch (const bb::Error& err) {
+    fmt::print(stderr, "bigbatch: {}\n", err.what());
+    return 1;
+  }
+  auto fail = [&](const std::string& message, int code) {
+    fmt::print(stderr, "bigbatch: {}{}\n", message.rfind("rank ", 0) == 0 ? "" : rank_prefix, message);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (!rank_prefix.empty()) bb::abort_world(code);  // the other ranks would wait for this one
+    return code;
+  };
   try {
     if (*t) return bb::run_train(train);
     if (*e) return bb::run_eval(ev);
@@ -149,11 +171,9 @@ int main(int argc, char** argv) {
     if (*x) return bb::run_export(exp);
     if (*rp) return bb::run_report(rep);
   } catch (const bb::Error& err) {
-    fmt::print(stderr, "bigbatch: {}\n", err.what());
-    return 1;
+    return fail(err.what(), 1);
   } catch (const std::exception& err) {
-    fmt::print(stderr, "bigbatch: unexpected error: {}\n", err.what());
-    return 2;
+    return fail(std::string("unexpected error: ") + err.what(), 2);
   }
   return 0;
 }

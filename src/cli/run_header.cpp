@@ -72,7 +72,7 @@ nlohmann::json memory_prediction(const RunConfig& cfg, const PlanRow* plan, int6
 nlohmann::json language_run_header(const RunConfig& cfg, const std::string& config_file,
                                    const std::vector<std::string>& overrides, const Job& job,
                                    const nlohmann::json& prediction) {
-  nlohmann::json h = common_header("language", cfg, config_file, overrides, job.comm.size(), job.total_steps);
+  nlohmann::json h = common_header("language", cfg, config_file, overrides, job.comm->size(), job.total_steps);
   int64_t trained = 0;
   for (const auto& g : job.optimizer->params()) trained += g.param.numel();
   h["model"] = job.model->model_type();
@@ -90,7 +90,7 @@ nlohmann::json language_run_header(const RunConfig& cfg, const std::string& conf
 
 nlohmann::json vision_run_header(const RunConfig& cfg, const std::string& config_file,
                                  const std::vector<std::string>& overrides, const VisionJob& job) {
-  nlohmann::json h = common_header("vision", cfg, config_file, overrides, job.comm.size(), job.total_steps);
+  nlohmann::json h = common_header("vision", cfg, config_file, overrides, job.comm->size(), job.total_steps);
   int64_t trained = 0;
   for (const auto& g : job.optimizer->params()) trained += g.param.numel();
   const ImageSet& train = job.data.train->images();

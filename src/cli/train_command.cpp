@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/checkpoint_report.h"
 #include "cli/plan_support.h"
+#include "cli/ranks.h"
 #include "cli/report.h"
 #include "cli/run_dir.h"
 #include "cli/run_header.h"
@@ -53,10 +54,12 @@ int run_train(const TrainArgs& args) {
   if (budget > 0) cfg = plan_to_budget(cfg, budget, &plan);
   auto job = make_job(cfg, std::move(data));
   const std::string ckpt = cfg.out_dir + "/checkpoint";
-  prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
+  const bool lead = lead_rank();  // rank 0 writes the run folder; every rank trains
+  world().set_timeout(cfg.dist.timeout_s);
+  if (lead) prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
   const std::string config_yaml = to_yaml(cfg);
 
-  const int64_t tokens_per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps * job->block_size;
+  const int64_t tokens_per_step = effective_batch(cfg) * job->block_size;
   int64_t trainable = 0;
   for (const auto& g : job->optimizer->params()) trainable += g.param.numel();
   fmt::print("bigbatch train: {}{} {} ({} parameters, {} trained), {}\n",
@@ -76,8 +79,8 @@ int run_train(const TrainArgs& args) {
     fmt::print("  packed: {} in {} of {} tokens ({:.1f}% filled), attention within each example\n",
                count_of(job->corpus.packed_examples, "example"), count_of(job->corpus.train->size(), "row"),
                job->block_size, 100.0 * job->corpus.packed_fill);
-  fmt::print("  effective batch {} {} = {} of {} (up to {} tokens a step), {}{}\n",
-             cfg.train.micro_batch_size * cfg.train.grad_accum_steps, cfg.data.packing ? "packed rows" : "sequences",
+  fmt::print("  effective batch {} {} = {}{} of {} (up to {} tokens a step), {}{}\n", effective_batch(cfg),
+             cfg.data.packing ? "packed rows" : "sequences", ranks_times(),
              count_of(cfg.train.grad_accum_steps, "micro-batch", "micro-batches"), cfg.train.micro_batch_size, tokens_per_step,
              count_of(job->total_steps, "step"),
              cfg.vision.epochs > 0 ? fmt::format(" ({} of {} samples)", count_of(cfg.vision.epochs, "epoch"),
@@ -96,12 +99,13 @@ int run_train(const TrainArgs& args) {
     if (info.config_yaml != config_yaml)
       fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
     fmt::print("  resumed from {} at step {}\n", found, job->trainer->steps_done());
-    trim_metrics(cfg.out_dir + "/metrics.jsonl", job->trainer->steps_done());
-  } else {
+    if (lead) trim_metrics(cfg.out_dir + "/metrics.jsonl", job->trainer->steps_done());
+  } else if (lead) {
     std::ofstream(cfg.out_dir + "/metrics.jsonl", std::ios::trunc);
   }
-  std::ofstream metrics(cfg.out_dir + "/metrics.jsonl", std::ios::app);
-  write_run_header(cfg.out_dir, language_run_header(cfg, a.config, a.overrides, *job,
+  std::ofstream metrics;
+  if (lead) metrics.open(cfg.out_dir + "/metrics.jsonl", std::ios::app);
+  if (lead) write_run_header(cfg.out_dir, language_run_header(cfg, a.config, a.overrides, *job,
                                                     memory_prediction(cfg, budget > 0 ? &plan : nullptr, budget)));
 
   Allocator& alloc = Allocator::of(Device::CPU);
@@ -120,21 +124,22 @@ int run_train(const TrainArgs& args) {
     ++run_steps;
     nlohmann::json m = step_metrics(r, secs);
     const bool last = r.step == job->total_steps;
-    if (job->corpus.val && cfg.train.eval_every > 0 && (r.step % cfg.train.eval_every == 0 || last)) {
+    if (lead && job->corpus.val && cfg.train.eval_every > 0 && (r.step % cfg.train.eval_every == 0 || last)) {
       double val = evaluate(*job->model, *job->corpus.val, cfg.train.eval_batches, cfg.train.micro_batch_size, precision);
       m["val_loss"] = val;
     }
-    metrics << m.dump() << "\n" << std::flush;
+    if (lead) metrics << m.dump() << "\n" << std::flush;
     const bool empty = r.skipped && r.tokens == 0;  // always said: the window taught nothing
     if (empty || (cfg.train.log_every > 0 &&
                   (r.step % cfg.train.log_every == 0 || r.step == 1 || last || m.contains("val_loss"))))
       fmt::print("{}\n", progress_line(r, secs, job->total_steps, alloc.stats(), m, clock));
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
-    const int signal = signals.received();  // read once: the checkpoint and the exit agree
-    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal)
+    const int signal = agreed_signal(signals.received());  // read once: the checkpoint and the exit agree
+    if (lead && ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal))
       save_checkpoint_and_report(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml, cfg);
     if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }
+  if (!lead) return signals.received() ? signals.exit_code() : 0;
   const std::string saved = save_run_model(cfg, *job);  // cli/run_model.cpp
   fmt::print("saved {}; peak memory {} counted ({} with the allocator's cache), {} resident\n", saved,
              format_bytes(alloc.stats().total_peak), format_bytes(alloc.stats().reserved_peak),

@@ -13,6 +13,7 @@
 #include "cli/run_dir.h"
 #include "cli/run_header.h"
 #include "cli/run_record.h"
+#include "cli/ranks.h"
 #include "cli/signals.h"
 #include "cli/step_profile.h"
 #include "cli/vision_commands.h"
@@ -48,15 +49,17 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
   auto job = make_vision_job(cfg);
   VisionJob& j = *job;
   const std::string ckpt = cfg.out_dir + "/checkpoint", metrics_path = cfg.out_dir + "/metrics.jsonl";
-  prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
+  const bool lead = lead_rank();  // rank 0 writes the run folder; every rank trains
+  world().set_timeout(cfg.dist.timeout_s);
+  if (lead) prepare_out_dir(cfg, a.resume, a.overwrite);  // before step 1: writable, and no run replaced unasked
   const std::string config_yaml = to_yaml(cfg);
   const ImageSet& train = j.data.train->images();
-  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
+  const int64_t per_step = effective_batch(cfg);
   fmt::print("bigbatch train: {} {} ({} parameters), {}\n", a.config.empty() ? "command line" : a.config,
              cfg.model_type, j.model->parameter_count(), cfg.train.precision);
   fmt::print("  data {}: {} training images {}x{}x{}, {} test images, {} classes\n", cfg.data.path, train.count,
              train.height, train.width, train.channels, j.data.test ? j.data.test->size() : 0, train.classes.size());
-  fmt::print("  effective batch {} images = {} of {}, {} ({:.2f} epochs)\n", per_step,
+  fmt::print("  effective batch {} images = {}{} of {}, {} ({:.2f} epochs)\n", per_step, ranks_times(),
              count_of(cfg.train.grad_accum_steps, "micro-batch", "micro-batches"), cfg.train.micro_batch_size,
              count_of(j.total_steps, "step"),
              cfg.vision.epochs > 0 ? double(cfg.vision.epochs) : double(j.total_steps * per_step) / train.count);
@@ -70,12 +73,13 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     if (info.config_yaml != config_yaml)
       fmt::print("  note: the configuration differs from the checkpoint's; continuing with the new one\n");
     fmt::print("  resumed from {} at step {}\n", found, j.trainer->steps_done());
-    trim_metrics(metrics_path, j.trainer->steps_done());
-  } else {
+    if (lead) trim_metrics(metrics_path, j.trainer->steps_done());
+  } else if (lead) {
     std::ofstream(metrics_path, std::ios::trunc);
   }
-  std::ofstream metrics(metrics_path, std::ios::app);
-  write_run_header(cfg.out_dir, vision_run_header(cfg, a.config, a.overrides, j));
+  std::ofstream metrics;
+  if (lead) metrics.open(metrics_path, std::ios::app);
+  if (lead) write_run_header(cfg.out_dir, vision_run_header(cfg, a.config, a.overrides, j));
 
   Allocator& alloc = Allocator::of(Device::CPU);
   const Precision precision = parse_precision(cfg.train.precision);
@@ -105,7 +109,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
                  "elapsed, ETA {}\n", r.step, j.total_steps, epoch, r.loss, r.lr, m["images_per_s"].get<double>(),
                  format_bytes(alloc.stats().total_live), format_bytes(alloc.stats().total_peak),
                  format_duration(clock.elapsed()), format_duration(clock.eta(r.step, j.total_steps)));
-    if (epoch_end && j.data.test) {
+    if (lead && epoch_end && j.data.test) {
       ClassifierEval e = evaluate_classifier(*j.model, *j.data.test, j.info.options.classes,
                                              cfg.train.micro_batch_size, precision);
       m["test_accuracy"] = e.accuracy;
@@ -115,13 +119,15 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
       fmt::print("epoch {:.2f}: test accuracy {:.2f}% ({} images), test loss {:.4f}, {:.0f} s\n", epoch,
                  100 * e.accuracy, e.samples, e.loss, elapsed);
     }
-    metrics << m.dump() << "\n" << std::flush;
+    if (lead) metrics << m.dump() << "\n" << std::flush;
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
-    const int signal = signals.received();  // read once: the checkpoint and the exit agree
-    if ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop || signal)
+    const int signal = agreed_signal(signals.received());  // read once: the checkpoint and the exit agree
+    if (lead && ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop ||
+                 signal))
       save_checkpoint_and_report(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml, cfg);
     if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }
+  if (!lead) return signals.received() ? signals.exit_code() : 0;
   write_model_folder(cfg.out_dir, [&](const std::string& staging) { save_image_classifier(staging, *j.model, j.info); });
   fmt::print("saved {}/model.safetensors and config.json; peak memory {} counted, {} resident\n", cfg.out_dir,
              format_bytes(alloc.stats().total_peak), format_bytes(peak_rss_bytes()));

@@ -93,7 +93,7 @@ class RMSNorm : public Module {
 
 // Dropout at one site of the model; active only when the context is training.
 inline Tensor dropout(const Tensor& x, float p, const Context& ctx, uint64_t site) {
-  return ctx.training && ctx.dropout && p > 0 ? dropout(x, p, ctx.rng(site)) : x;
+  return ctx.training && ctx.dropout && p > 0 ? dropout(x, p, ctx.rng(site, x.numel())) : x;
 }
 
 }  // namespace bb

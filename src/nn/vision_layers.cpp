@@ -63,19 +63,27 @@ Tensor BatchNorm2d::forward(const Tensor& x, const Context& ctx, const Tensor& r
 // Chan et al.'s pairwise update: exact for any split of the window into batches.
 void BatchNorm2d::merge(const BatchNormStats& s) const {
   const std::vector<float> mean = s.mean.to_floats(), var = s.var.to_floats();
-  const size_t C = mean.size();
-  const double nb = static_cast<double>(s.count);
+  Window b;
+  b.count = static_cast<double>(s.count);
+  b.mean.assign(mean.begin(), mean.end());
+  for (float v : var) b.m2.push_back(double(v) * b.count);
+  merge_window(b);
+}
+
+void BatchNorm2d::merge_window(const Window& b) const {
+  const double nb = b.count;
   if (nb == 0) return;
   Window& w = window_;
+  const size_t C = b.mean.size();
   if (w.count == 0) {
     w.mean.assign(C, 0.0);
     w.m2.assign(C, 0.0);
   }
   const double na = w.count, n = na + nb;
   for (size_t c = 0; c < C; ++c) {
-    const double delta = double(mean[c]) - w.mean[c];
+    const double delta = b.mean[c] - w.mean[c];
     w.mean[c] += delta * nb / n;
-    w.m2[c] += double(var[c]) * nb + delta * delta * na * nb / n;
+    w.m2[c] += b.m2[c] + delta * delta * na * nb / n;
   }
   w.count = n;
 }

@@ -75,6 +75,10 @@ class BatchNorm2d : public Norm2d {
   };
   const Window& window() const { return window_; }
   const BatchNormOptions& options() const { return opt_; }
+  // Merges another window's statistics into this one's (Chan's formula; data parallelism
+  // merges every rank's window, in rank order, before finish_window), or clears it.
+  void merge_window(const Window& other) const;
+  void clear_window() const { window_ = Window{}; }
 
  private:
   void merge(const BatchNormStats& s) const;

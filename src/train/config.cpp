@@ -124,6 +124,9 @@ std::vector<Field> fields(RunConfig& c) {
       {{"sample.max_new_tokens", "int", "tokens to sample"}, &c.sample.max_new_tokens},
       {{"sample.temperature", "float", "sampling temperature (0: greedy)"}, &c.sample.temperature},
       {{"sample.top_k", "int", "sample among the k likeliest tokens (0: all)"}, &c.sample.top_k},
+      {{"dist.bucket_mb", "float", "data parallel (mpirun): MiB of gradients summed as one message, sent as soon as the last micro-batch's backward completes them"}, &c.dist.bucket_mb},
+      {{"dist.timeout_s", "float", "data parallel: seconds a rank may stay silent before the job ends naming it"}, &c.dist.timeout_s},
+      {{"dist.zero", "int", "data parallel: 0 (every rank holds the optimizer state) or 1 (ZeRO-1: not yet available)"}, &c.dist.zero},
       {{"out_dir", "string", "run folder: metrics.jsonl, model, checkpoint"}, &c.out_dir},
       {{"report", "bool", "write out_dir/report.html (loss, memory and speed plots) at each checkpoint and at the end"}, &c.report},
   };
@@ -231,6 +234,12 @@ void validate(const RunConfig& c) {
     if (v < 0) throw ConfigError(fmt::format("{} must not be negative, got {}", key, v));
   };
   require_positive(c.train.micro_batch_size, "train.micro_batch_size");
+  if (!(c.dist.bucket_mb > 0 && c.dist.bucket_mb <= 4096))
+    throw ConfigError(fmt::format("dist.bucket_mb must lie in (0, 4096], got {}", c.dist.bucket_mb));
+  if (!(c.dist.timeout_s > 0)) throw ConfigError(fmt::format("dist.timeout_s must be positive, got {}", c.dist.timeout_s));
+  if (c.dist.zero != 0)
+    throw ConfigError(fmt::format("dist.zero={} is not available: ZeRO-1 sharding is not implemented yet (use 0)",
+                                  c.dist.zero));
   require_positive(c.train.grad_accum_steps, "train.grad_accum_steps");
   require_positive(c.train.steps, "train.steps");
   if (!(c.train.lr > 0)) throw ConfigError(fmt::format("train.lr must be positive, got {}", c.train.lr));

@@ -86,6 +86,12 @@ struct RunConfig {
     std::string mean, std;            // data.mean, data.std ("": measured on the training set)
     int64_t epochs = 0;               // train.epochs (0: train.steps decides; see resolve_length)
   } vision;
+  // Data parallelism over MPI ranks (docs/distributed.md); ignored by a single process.
+  struct Dist {
+    double bucket_mb = 25;    // gradient bucket size (MiB)
+    double timeout_s = 600;   // a rank silent this long is declared dead
+    int64_t zero = 0;         // 1: shard the optimizer state over the ranks (ZeRO-1)
+  } dist;
   std::string out_dir = "runs/default";
   bool report = true;  // train writes out_dir/report.html at each checkpoint and at the end
 };

@@ -48,7 +48,7 @@ std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& mo
 
 double scaled_lr(const RunConfig& cfg) {
   if (cfg.train.lr_scaling == "none") return cfg.train.lr;
-  const double ratio = static_cast<double>(cfg.train.micro_batch_size * cfg.train.grad_accum_steps) /
+  const double ratio = static_cast<double>(effective_batch(cfg)) /
                        static_cast<double>(cfg.train.lr_reference_batch);
   return cfg.train.lr * (cfg.train.lr_scaling == "sqrt" ? std::sqrt(ratio) : ratio);
 }
@@ -70,7 +70,12 @@ TrainerOptions make_trainer_options(const RunConfig& cfg) {
   o.grad_clip = static_cast<float>(cfg.train.grad_clip);
   o.precision = parse_precision(cfg.train.precision);
   o.seed = static_cast<uint64_t>(cfg.train.seed);
+  o.bucket_bytes = static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20));
   return o;
+}
+
+int64_t effective_batch(const RunConfig& cfg) {
+  return cfg.train.micro_batch_size * cfg.train.grad_accum_steps * world().size();
 }
 
 LlamaConfig llama_config(const RunConfig& cfg, const Tokenizer* tok) {
@@ -198,21 +203,22 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data) {
     if (job->corpus.train->size() == 0)
       throw ConfigError(fmt::format("train.epochs needs data that has epochs (data.format documents or instruct); "
                                     "data.format {} is random windows, so set train.steps", cfg.data.format));
-    job->total_steps = steps_for_epochs(cfg.vision.epochs, job->corpus.train->size(),
-                                        cfg.train.micro_batch_size * cfg.train.grad_accum_steps);
+    job->total_steps = steps_for_epochs(cfg.vision.epochs, job->corpus.train->size(), effective_batch(cfg));
   }
   RunConfig sched_cfg = cfg;
   sched_cfg.train.steps = job->total_steps;  // the schedule spans the whole run
   job->optimizer = make_optimizer(cfg, *job->model);
   job->schedule = make_schedule(sched_cfg);
+  TrainerOptions o = make_trainer_options(cfg);
+  o.sample_slots = job->block_size;
   job->trainer = std::make_unique<Trainer>(lm_loss(*job->model), *job->optimizer, *job->corpus.train,
-                                           job->schedule, make_trainer_options(cfg), job->comm);
+                                           job->schedule, o, *job->comm);
   return job;
 }
 
 int64_t Job::next_window() const {
-  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
-  return window_samples(trainer->samples_done(), cfg.vision.epochs > 0 ? corpus.train->size() : 0, per_step);
+  return window_samples(trainer->samples_done(), cfg.vision.epochs > 0 ? corpus.train->size() : 0,
+                        trainer->window_size());
 }
 
 double evaluate(const CausalLM& model, const Dataset& data, int64_t batches, int64_t micro_batch,

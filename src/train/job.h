@@ -22,7 +22,7 @@ struct Job {
   std::unique_ptr<CausalLM> model;
   std::unique_ptr<Optimizer> optimizer;
   Schedule schedule;
-  SingleProcess comm;
+  Communicator* comm = &world();  // the ranks of mpirun, or this process alone
   std::unique_ptr<Trainer> trainer;
   LoraOptions lora;  // when cfg.lora.r > 0: the adapters the model carries (only they train)
   int64_t block_size = 0;  // longest training sequence (model.block_size, capped by the model)
@@ -81,6 +81,8 @@ Schedule make_schedule(const RunConfig& cfg);
 // train.lr after train.lr_scaling: lr * (B_eff / B_ref) (linear) or its square root (sqrt).
 double scaled_lr(const RunConfig& cfg);
 TrainerOptions make_trainer_options(const RunConfig& cfg);
+// Samples an optimizer step learns from: micro_batch_size * grad_accum_steps * ranks.
+int64_t effective_batch(const RunConfig& cfg);
 
 // The corpus of d.format: text, documents, or instruct (JSON lines; loss on completions).
 TextCorpus load_corpus(const TextDataOptions& d, const Tokenizer& tok);

@@ -20,6 +20,12 @@ Trainer::Trainer(LossFn loss, Optimizer& opt, const Dataset& data, Schedule sche
       scaler_(o.precision == Precision::kFP16 ? LossScaler(LossScalerOptions{}) : LossScaler()) {
   if (o.micro_batch <= 0) throw ConfigError("train.micro_batch_size must be positive");
   if (o.grad_accum <= 0) throw ConfigError("train.grad_accum_steps must be positive");
+  if (comm.size() > 1) {
+    if (o.sample_slots <= 0) throw Error("data parallel training needs the samples' slot count (TrainerOptions)");
+    std::vector<Tensor> params;
+    for (const ParamGroup& p : opt.params()) params.push_back(p.param);
+    sync_ = std::make_unique<GradSync>(comm, std::move(params), o.bucket_bytes);
+  }
 }
 
 StepResult Trainer::step(int64_t samples) {
@@ -30,11 +36,10 @@ StepResult Trainer::step(int64_t samples) {
 
 StepResult Trainer::compute_gradients(int64_t samples) {
   StepResult r;
-  if (samples <= 0) samples = opt_o_.grad_accum * opt_o_.micro_batch;
+  if (samples <= 0) samples = window_size();
   r.lr = schedule_.lr_at(steps_done());      // the schedule advances once per step
   double loss_sum = 0;
   accumulate_window(samples, r, loss_sum);   // grads += d(token-loss sum * scale)
-  comm_.allreduce_sum(&loss_sum, 1);
   r.loss = r.tokens > 0 ? loss_sum / static_cast<double>(r.tokens) : 0.0;
   require_finite_loss(r);                    // fp32/bf16; fp16's scaler skips such windows
   finite_ = finish_gradients(r.tokens);      // sync, / count, unscale, overflow check
@@ -70,27 +75,33 @@ void Trainer::apply_gradients(StepResult& r) {
 }
 
 void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum) {
-
-  int64_t micro = 0;
-  for (int64_t done = 0; done < samples; done += opt_o_.micro_batch, ++micro) {
-    const int64_t n = std::min(opt_o_.micro_batch, samples - done);
+  // This rank's share of the window's samples (global indices from cursor_).
+  const int64_t share = opt_o_.grad_accum * opt_o_.micro_batch;
+  const int64_t first = std::min(samples, comm_.rank() * share);
+  const int64_t last = std::min(samples, first + share);
+  // The backward seed carries the loss scale and a power of two near 1 / (target slots in
+  // the window), fixed for the whole window and equal on every rank: gradients of a token
+  // SUM then have the magnitude of a mean's, which keeps fp16 inside its range, and a power
+  // of two scales exactly. finish_gradients divides both out again. No pass multiplies the
+  // loss itself.
+  const int64_t micro_count = (samples + opt_o_.micro_batch - 1) / opt_o_.micro_batch;
+  auto set_prescale = [&](int64_t slots) {
+    prescale_ = std::ldexp(1.0f, -static_cast<int>(std::ceil(std::log2(double(std::max<int64_t>(1, slots))))));
+  };
+  if (opt_o_.sample_slots > 0)
+    set_prescale(opt_o_.sample_slots * std::min(opt_o_.micro_batch, samples) * micro_count);
+  int64_t micro = first / opt_o_.micro_batch;  // the micro-batch's index in the whole window
+  for (int64_t done = first; done < last; done += opt_o_.micro_batch, ++micro) {
+    const int64_t n = std::min(opt_o_.micro_batch, last - done);
     Batch batch = [&] {
       PhaseScope phase(Phase::kData);
-      return data_.batch(cursor_, n);
+      return data_.batch(cursor_ + done, n);
     }();
-    cursor_ += n;
     Context ctx{.compute = compute_dtype(opt_o_.precision), .training = true,
                 .dropout = opt_o_.dropout, .seed = opt_o_.seed,
-                .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro)};
-    // The backward seed carries the loss scale and a power of two near 1 / (tokens in the
-    // window), fixed for the whole window: gradients of a token SUM then have the magnitude
-    // of a mean's, which keeps fp16 inside its range, and a power of two scales exactly.
-    // finish_gradients divides both out again. No pass multiplies the loss itself.
-    if (micro == 0) {
-      const int64_t micro_count = (samples + opt_o_.micro_batch - 1) / opt_o_.micro_batch;
-      prescale_ = std::ldexp(1.0f, -static_cast<int>(std::ceil(std::log2(double(std::max<int64_t>(
-                                         1, batch.tokens.numel() * micro_count))))));
-    }
+                .step = static_cast<uint64_t>(steps_done()), .micro = static_cast<uint64_t>(micro),
+                .sample0 = static_cast<uint64_t>(cursor_ + done), .rows = n};
+    if (opt_o_.sample_slots <= 0 && done == first) set_prescale(batch.tokens.numel() * micro_count);
     ctx.grad_scale = scaler_.scale() * prescale_;
     int64_t count = 0;
     Tensor loss = [&] {
@@ -99,14 +110,27 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
     }();
     {
       PhaseScope phase(Phase::kBackward);
-      backward(loss, Tensor::full(Shape{}, ctx.grad_scale, DType::F32, loss.device()));
+      const Tensor seed = Tensor::full(Shape{}, ctx.grad_scale, DType::F32, loss.device());
+      // The window's last micro-batch sends each bucket of gradients as it completes.
+      if (sync_ && done + n >= last)
+        backward(loss, seed, [this](const TensorImpl& leaf) { sync_->leaf_done(leaf); });
+      else
+        backward(loss, seed);
     }
     // On the meta device (the planner's dry run) there are no values to read.
     if (!loss.is_meta()) loss_sum += loss.item();
     r.tokens += count;
     r.samples += n;
   }
-  comm_.allreduce_sum(&r.tokens, 1);
+  cursor_ += samples;
+  if (comm_.size() > 1) {
+    // One small sum for the window's figures, queued behind the gradient buckets.
+    double totals[3] = {loss_sum, double(r.tokens), double(r.samples)};
+    comm_.allreduce_sum(totals, 3);
+    loss_sum = totals[0];
+    r.tokens = static_cast<int64_t>(totals[1]);
+    r.samples = static_cast<int64_t>(totals[2]);
+  }
 }
 
 bool Trainer::finish_gradients(int64_t tokens) {
@@ -115,11 +139,11 @@ bool Trainer::finish_gradients(int64_t tokens) {
   PhaseScope phase(Phase::kGradients);
   const float inv =
       tokens > 0 ? 1.0f / (static_cast<float>(tokens) * scaler_.scale() * prescale_) : 0.0f;
+  if (sync_) sync_->finish();
   bool overflow = false;
   for (const ParamGroup& p : opt_.params()) {
     Tensor g = p.param.grad();
     if (!g.defined()) continue;
-    comm_.allreduce_sum(g.data<float>(), g.numel());
     Backend& k = backend_for(g.device());
     k.scale_add(g, inv, Tensor(), g);
     if (scaler_.enabled()) overflow = overflow || k.has_nonfinite(g);

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "dist/communicator.h"
+#include "dist/grad_sync.h"
 #include "nn/context.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -25,6 +26,11 @@ struct TrainerOptions {
   Precision precision = Precision::kFP32;
   uint64_t seed = 0;
   bool dropout = true;         // false: every dropout site passes its input through (verify)
+  // Target slots a sample can hold (block_size for language models, 1 for images). With the
+  // window's sample count over all ranks it fixes the backward's power-of-two prescale, the
+  // same on every rank. 0: taken from the first batch (one process only).
+  int64_t sample_slots = 0;
+  int64_t bucket_bytes = 25 << 20;  // data parallel: gradient bucket size (dist.bucket_mb)
 };
 
 struct StepResult {
@@ -45,7 +51,8 @@ class Trainer {
 
   // One optimizer step over the next window; throws Error naming the step when the loss is
   // not finite without a loss scaler (fp32, bf16). `samples` limits the window (a partial last
-  // window); by default it is grad_accum * micro_batch samples per rank.
+  // window); by default it is ranks * grad_accum * micro_batch samples. Rank r reads the
+  // window's samples [r*K*B, (r+1)*K*B), so N ranks read what one rank with N*K would.
   StepResult step(int64_t samples = 0);
   // The two halves of step(), for tools that look at the gradients in between (verify):
   // the window's gradients, synced and normalised; then clip, update, scaler and zero.
@@ -53,7 +60,9 @@ class Trainer {
   void apply_gradients(StepResult& r);
 
   int64_t steps_done() const { return opt_.steps() + skipped_; }
-  int64_t samples_done() const { return cursor_; }
+  int64_t samples_done() const { return cursor_; }  // over all ranks
+  // Samples of a full window: ranks * grad_accum * micro_batch.
+  int64_t window_size() const { return comm_.size() * opt_o_.grad_accum * opt_o_.micro_batch; }
   const LossScaler& scaler() const { return scaler_; }
   // Restores the position of a checkpoint (the optimizer restores its own state).
   void restore(int64_t cursor, int64_t skipped, float scale, int64_t clean_steps);
@@ -78,8 +87,9 @@ class Trainer {
   Schedule schedule_;
   TrainerOptions opt_o_;
   Communicator& comm_;
+  std::unique_ptr<GradSync> sync_;  // more than one rank
   LossScaler scaler_;
-  int64_t cursor_ = 0;   // samples consumed by this rank
+  int64_t cursor_ = 0;   // samples consumed by all ranks
   int64_t skipped_ = 0;  // windows skipped (overflow, or no target tokens)
 };
 

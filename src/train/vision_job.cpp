@@ -11,6 +11,7 @@
 #include "data/image_folder.h"
 #include "ops/ops.h"
 #include "train/epochs.h"
+#include "train/batchnorm_sync.h"
 #include "train/job.h"
 
 namespace bb {
@@ -102,8 +103,8 @@ std::unique_ptr<VisionJob> make_vision_job(const RunConfig& cfg) {
   job->info.std = job->data.train->transform().std;
   job->info.classes = s.classes;
   job->model = make_image_classifier(job->info.options);
-  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
-  job->total_steps = cfg.vision.epochs > 0 ? steps_for_epochs(cfg.vision.epochs, s.count, per_step) : cfg.train.steps;
+  job->total_steps =
+      cfg.vision.epochs > 0 ? steps_for_epochs(cfg.vision.epochs, s.count, effective_batch(cfg)) : cfg.train.steps;
   RunConfig sched_cfg = cfg;
   sched_cfg.train.steps = job->total_steps;  // the schedule spans the whole run
   job->optimizer = make_optimizer(sched_cfg, *job->model);
@@ -113,15 +114,20 @@ std::unique_ptr<VisionJob> make_vision_job(const RunConfig& cfg) {
   LossFn loss = [&model](const Batch& b, const Context& ctx, int64_t* count) {
     return model.loss(b.tokens, b.targets, ctx, count);
   };
-  job->trainer = std::make_unique<Trainer>(loss, *job->optimizer, *job->loader, job->schedule,
-                                           make_trainer_options(sched_cfg), job->comm);
-  job->trainer->on_window_end([&model] { model.finish_window(); });
+  TrainerOptions o = make_trainer_options(sched_cfg);
+  o.sample_slots = 1;  // one target an image
+  job->trainer = std::make_unique<Trainer>(loss, *job->optimizer, *job->loader, job->schedule, o, *job->comm);
+  Communicator* comm = job->comm;
+  job->trainer->on_window_end([&model, comm] {
+    if (comm->size() > 1) merge_batchnorm_windows(model, *comm);  // every rank's micro-batches
+    model.finish_window();
+  });
   return job;
 }
 
 int64_t VisionJob::next_window() const {
-  const int64_t per_step = cfg.train.micro_batch_size * cfg.train.grad_accum_steps;
-  return window_samples(trainer->samples_done(), cfg.vision.epochs > 0 ? data.train->size() : 0, per_step);
+  return window_samples(trainer->samples_done(), cfg.vision.epochs > 0 ? data.train->size() : 0,
+                        trainer->window_size());
 }
 
 ClassifierEval evaluate_classifier(const ImageClassifier& model, const Dataset& data, int64_t classes,

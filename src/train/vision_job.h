@@ -34,7 +34,7 @@ struct VisionJob {
   std::unique_ptr<ImageClassifier> model;
   std::unique_ptr<Optimizer> optimizer;
   Schedule schedule;
-  SingleProcess comm;
+  Communicator* comm = &world();  // the ranks of mpirun, or this process alone
   std::unique_ptr<PrefetchDataset> loader;
   std::unique_ptr<Trainer> trainer;
   int64_t total_steps = 0;  // train.steps, or what train.epochs makes of it (train/epochs.h)

@@ -1,5 +1,5 @@
 // Dropout: y = x * keep / (1 - p), with element i's keep drawn from the counter-based stream
-// of (key.seed, key.offset) at index i, so replays and the backward pass (this same kernel
+// of (key.seed, key.offset) at index key.index0 + i, so replays and the backward pass (this same kernel
 // applied to dy with the same key) see the same mask whatever the thread count.
 #include <omp.h>
 
@@ -15,13 +15,13 @@ namespace bb {
 namespace {
 
 template <typename T>
-void dropout_kernel(const T* __restrict x, T* __restrict y, int64_t n, uint64_t stream,
+void dropout_kernel(const T* __restrict x, T* __restrict y, int64_t n, uint64_t stream, uint64_t index0,
                     uint64_t drop_below, float scale) {
   // Element i is dropped when its uint32 draw is < drop_below = round(p * 2^32): exactly
   // probability p up to 2^-32. The compare is in 64 bits so p = 1 drops everything.
 #pragma omp parallel for simd schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) {
-    uint64_t u = cpu::counter_random_at(stream, static_cast<uint64_t>(i));
+    uint64_t u = cpu::counter_random_at(stream, index0 + static_cast<uint64_t>(i));
     float v = cpu::load(x, i) * scale;
     cpu::store(y, i, u >= drop_below ? v : 0.0f);
   }
@@ -49,7 +49,7 @@ void CpuBackend::dropout(const Tensor& x, float p, RngKey key, const Tensor& y) 
   const uint64_t stream = cpu::counter_stream(key.seed, key.offset);
   cpu::dispatch_float(x.dtype(), [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    dropout_kernel<T>(x.data<T>(), y.data<T>(), n, stream, drop_below, scale);
+    dropout_kernel<T>(x.data<T>(), y.data<T>(), n, stream, key.index0, drop_below, scale);
   });
 }
 

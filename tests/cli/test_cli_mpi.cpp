@@ -1,0 +1,179 @@
+// `mpirun -np N bigbatch train`: rank 0 alone writes the run; the result equals one rank with
+// N times the accumulation; resume on the same N is bit-identical and on another N continues
+// the same run; a rank that dies or hangs ends the job naming it, and the run resumes.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "run_cli.h"
+#include "spawn_cli.h"
+#include "io/safetensors.h"
+
+namespace bb::test {
+namespace {
+namespace fs = std::filesystem;
+
+// Open MPI refuses root without these (CI runs as root); one thread a rank; MPI keeps its
+// allocations to the end, which LeakSanitizer would call leaks.
+const std::string kMpiEnv =
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 ";
+const std::string kMpiFlags = " --oversubscribe --bind-to none -x OMP_NUM_THREADS -x ASAN_OPTIONS ";
+
+CliResult mpirun_cli(int ranks, const std::string& args) {
+  CliResult r;
+  const std::string cmd = kMpiEnv + "mpirun -np " + std::to_string(ranks) + kMpiFlags + BIGBATCH_BINARY + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// SGD: AdamW's first steps move each weight by about lr whatever the gradient's size, so
+// they would turn the rounding of near-zero gradients into differences of a whole step.
+const std::string kRun =
+    "model.n_layer=2 model.n_head=2 model.n_embd=32 model.block_size=32 model.dropout=0.1 train.micro_batch_size=2 "
+    "train.optimizer=sgd train.lr=0.05 train.warmup_steps=2 train.eval_every=0 train.log_every=1 "
+    "sample.max_new_tokens=0 report=false ";
+
+std::string out_dir(const std::string& name) {
+  const std::string d = ::testing::TempDir() + "/bb_cli_mpi_" + name;
+  fs::remove_all(d);
+  return d;
+}
+
+// Largest difference over all tensors, relative to each tensor's largest value.
+double max_relative_difference(const std::string& a, const std::string& b) {
+  NamedTensors ta = load_safetensors_dir(a), tb = load_safetensors_dir(b);
+  EXPECT_EQ(ta.size(), tb.size());
+  double worst = 0;
+  for (size_t i = 0; i < ta.size() && i < tb.size(); ++i) {
+    EXPECT_EQ(ta[i].first, tb[i].first);
+    std::vector<float> x = ta[i].second.to_floats(), y = tb[i].second.to_floats();
+    double d = 0, s = 1e-12;
+    for (size_t k = 0; k < x.size(); ++k) {
+      d = std::max(d, std::abs(double(x[k]) - double(y[k])));
+      s = std::max(s, std::abs(double(y[k])));
+    }
+    worst = std::max(worst, d / s);
+  }
+  return worst;
+}
+
+bool same_bytes(const std::string& a, const std::string& b) { return read_file(a) == read_file(b); }
+
+TEST(CliMpi, TwoRanksTrainAsOneRankWithTwiceTheAccumulationAndOnlyRankZeroWrites) {
+  const std::string two = out_dir("two"), one = out_dir("one");
+  CliResult r = mpirun_cli(2, "train " + kRun + "train.steps=4 train.grad_accum_steps=2 out_dir=" + two);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("effective batch 8 sequences = 2 ranks x 2 micro-batches of 2"), std::string::npos) << r.output;
+  size_t lines = 0;  // one progress line a step: rank 1 prints nothing
+  for (size_t at = r.output.find("/4 | loss"); at != std::string::npos; at = r.output.find("/4 | loss", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 4u) << r.output;
+  CliResult s = run_cli("train " + kRun + "train.steps=4 train.grad_accum_steps=4 out_dir=" + one);
+  ASSERT_EQ(s.code, 0) << s.output;
+  EXPECT_LE(max_relative_difference(two, one), 1e-5);
+  std::ifstream metrics(two + "/metrics.jsonl");
+  int rows = 0;
+  for (std::string line; std::getline(metrics, line);) ++rows;
+  EXPECT_EQ(rows, 4);  // written once, by rank 0
+}
+
+TEST(CliMpi, ResumeOnTheSameRanksIsBitIdenticalAndOnOtherRanksContinuesTheRun) {
+  const std::string whole = out_dir("whole"), cut = out_dir("cut"), other = out_dir("other");
+  const std::string args = "train " + kRun + "train.steps=6 train.checkpoint_every=0 ";
+  ASSERT_EQ(mpirun_cli(2, args + "train.grad_accum_steps=2 out_dir=" + whole).code, 0);
+  CliResult a = mpirun_cli(2, args + "train.grad_accum_steps=2 out_dir=" + cut + " --stop-after 3");
+  ASSERT_EQ(a.code, 0) << a.output;
+  fs::copy(cut, other, fs::copy_options::recursive);
+  CliResult b = mpirun_cli(2, args + "train.grad_accum_steps=2 out_dir=" + cut + " --resume");
+  ASSERT_EQ(b.code, 0) << b.output;
+  EXPECT_NE(b.output.find("resumed from"), std::string::npos) << b.output;
+  EXPECT_TRUE(same_bytes(whole + "/model.safetensors", cut + "/model.safetensors"));
+  // One rank of 4 micro-batches holds the same effective batch of 8 as 2 ranks of 2.
+  CliResult c = run_cli(args + "train.grad_accum_steps=4 out_dir=" + other + " --resume");
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_LE(max_relative_difference(other, whole), 1e-5);
+}
+
+TEST(CliMpi, ThreeRanksResumeARunOfOneRank) {
+  // 12 sequences a step: 1 rank x 6 x 2, then 3 ranks x 2 x 2.
+  const std::string whole = out_dir("whole3"), cut = out_dir("cut3");
+  const std::string args = "train " + kRun + "train.steps=4 train.checkpoint_every=0 ";
+  ASSERT_EQ(run_cli(args + "train.grad_accum_steps=6 out_dir=" + whole).code, 0);
+  ASSERT_EQ(run_cli(args + "train.grad_accum_steps=6 out_dir=" + cut + " --stop-after 2").code, 0);
+  CliResult r = mpirun_cli(3, args + "train.grad_accum_steps=2 out_dir=" + cut + " --resume");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_LE(max_relative_difference(cut, whole), 1e-5);
+}
+
+// The pid of the bigbatch process that is rank `rank` of a running mpirun (Open MPI puts
+// OMPI_COMM_WORLD_RANK in each rank's environment).
+pid_t rank_pid(const std::string& marker, int rank) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string env = read_file(e.path().string() + "/environ"), cmd = read_file(e.path().string() + "/cmdline");
+    for (char& ch : cmd) ch = ch == '\0' ? ' ' : ch;
+    if (cmd.find(BIGBATCH_BINARY) != 0 || cmd.find(marker) == std::string::npos) continue;
+    const std::string want = std::string("OMPI_COMM_WORLD_RANK=") + std::to_string(rank) + '\0';
+    if (env.find(want) != std::string::npos) return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+// Starts a long two-rank run, waits for its first checkpoint, then does `fault` to rank 1.
+void fault_and_resume(const std::string& name, int sig) {
+  const std::string dir = out_dir(name), log = dir + ".log";
+  const std::string args = "train " + kRun + "train.steps=100000 train.checkpoint_every=3 train.grad_accum_steps=1 "
+                           "dist.timeout_s=5 out_dir=" + dir;
+  const std::string cmd = kMpiEnv + "exec mpirun -np 2" + kMpiFlags + BIGBATCH_BINARY + " " + args + " > " + log + " 2>&1";
+  pid_t job = fork();
+  if (job == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  pid_t victim = -1;
+  while (std::chrono::steady_clock::now() < give_up && (victim < 0 || !fs::exists(dir + "/checkpoint"))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (victim < 0) victim = rank_pid(dir, 1);
+  }
+  ASSERT_GT(victim, 0) << read_file(log);
+  ASSERT_TRUE(fs::exists(dir + "/checkpoint")) << read_file(log);
+  kill(victim, sig);
+  const auto t0 = std::chrono::steady_clock::now();
+  ChildExit e;
+  const bool ended = exited_within(job, 60, &e);
+  if (!ended) {
+    kill(job, SIGKILL);
+    kill(victim, SIGKILL);
+    wait_child(job);
+  }
+  if (sig == SIGSTOP) kill(victim, SIGKILL);  // mpirun's own cleanup may leave a stopped process
+  ASSERT_TRUE(ended) << "the job did not end within 60 s of the fault\n" << read_file(log);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(e.code, 0);
+  const std::string out = read_file(log);
+  EXPECT_NE(out.find("rank 1"), std::string::npos) << out;
+  std::printf("the job ended %.1f s after the fault\n", secs);
+  // The last complete checkpoint resumes (on one rank, the same effective batch).
+  CliResult r = run_cli("train " + kRun + "train.steps=100000 train.checkpoint_every=3 train.grad_accum_steps=2 "
+                        "out_dir=" + dir + " --resume --stop-after 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+}
+
+TEST(CliMpi, ARankThatDiesEndsTheJobNamingItAndTheRunResumes) { fault_and_resume("killed", SIGKILL); }
+TEST(CliMpi, ARankThatHangsEndsTheJobWithinTheTimeoutNamingIt) { fault_and_resume("hung", SIGSTOP); }
+
+}  // namespace
+}  // namespace bb::test
