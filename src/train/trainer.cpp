@@ -112,7 +112,7 @@ void Trainer::accumulate_window(int64_t samples, StepResult& r, double& loss_sum
       PhaseScope phase(Phase::kBackward);
       const Tensor seed = Tensor::full(Shape{}, ctx.grad_scale, DType::F32, loss.device());
       // The window's last micro-batch sends each bucket of gradients as it completes.
-      if (sync_ && done + n >= last)
+      if (sync_ && opt_o_.overlap && done + n >= last)
         backward(loss, seed, [this](const TensorImpl& leaf) { sync_->leaf_done(leaf); });
       else
         backward(loss, seed);

@@ -31,6 +31,9 @@ struct TrainerOptions {
   // same on every rank. 0: taken from the first batch (one process only).
   int64_t sample_slots = 0;
   int64_t bucket_bytes = 25 << 20;  // data parallel: gradient bucket size (dist.bucket_mb)
+  // Data parallel: buckets leave during the last backward (true), or all after it (the
+  // benchmark's baseline that shows what the overlap hides).
+  bool overlap = true;
 };
 
 struct StepResult {

@@ -175,5 +175,30 @@ void fault_and_resume(const std::string& name, int sig) {
 TEST(CliMpi, ARankThatDiesEndsTheJobNamingItAndTheRunResumes) { fault_and_resume("killed", SIGKILL); }
 TEST(CliMpi, ARankThatHangsEndsTheJobWithinTheTimeoutNamingIt) { fault_and_resume("hung", SIGSTOP); }
 
+// Two hosts: network namespaces joined by a veth pair (scripts/netns_hosts.sh), one rank in
+// each, MPI over TCP on their addresses only. The sums are the same ring in the same order,
+// so the model equals the one-host run's bit for bit.
+TEST(CliMpi, TwoHostsOverTcpGiveTheOneHostResult) {
+  const std::string script = std::string(BIGBATCH_SOURCE_DIR) + "/scripts/netns_hosts.sh";
+  if (std::system((script + " up > /dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << "this machine refuses network namespaces (ip netns add needs root and CAP_SYS_ADMIN)";
+  const std::string here = out_dir("one_host"), there = out_dir("two_hosts");
+  const std::string hosts = write_file("bb_mpi_hosts", "10.77.0.1 slots=1\n10.77.0.2 slots=1\n");
+  const std::string args = "train " + kRun + "train.steps=3 train.grad_accum_steps=2 ";
+  ASSERT_EQ(mpirun_cli(2, args + "out_dir=" + here).code, 0);
+  CliResult r;
+  const std::string cmd = kMpiEnv + "ip netns exec bbA mpirun --hostfile " + hosts + " -np 2 --map-by node" + kMpiFlags +
+                          "--mca plm_rsh_agent '" + script + " agent' --mca btl tcp,self --mca btl_tcp_if_include "
+                          "10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 " + BIGBATCH_BINARY + " " + args +
+                          "out_dir=" + there + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) r.output.append(buf.data(), n);
+  r.code = pclose(p);
+  std::system((script + " down > /dev/null 2>&1").c_str());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(same_bytes(here + "/model.safetensors", there + "/model.safetensors")) << r.output;
+}
+
 }  // namespace
 }  // namespace bb::test
