@@ -20,9 +20,16 @@ case "${1:-}" in
     ip -n bbA link set bbvethA up
     ip -n bbB link set bbvethB up
     if [ -n "${2:-}" ]; then
-      # Both directions: each end shapes what it sends.
-      ip netns exec bbA tc qdisc add dev bbvethA root netem rate "$2" delay "${3:-0ms}"
-      ip netns exec bbB tc qdisc add dev bbvethB root netem rate "$2" delay "${3:-0ms}"
+      # Both directions: each end shapes what it sends. Kernels without sch_netem still
+      # have tbf, which limits the rate but adds no delay.
+      for end in A B; do
+        if ! ip netns exec "bb$end" tc qdisc add dev "bbveth$end" root netem rate "$2" delay "${3:-0ms}" 2>/dev/null; then
+          ip netns exec "bb$end" tc qdisc add dev "bbveth$end" root tbf rate "$2" burst 256kb latency 50ms
+          if [ "$end" = A ]; then
+            echo "netns_hosts.sh: this kernel has no netem; the link is limited to $2 by tbf, with no added delay" >&2
+          fi
+        fi
+      done
     fi
     ;;
   down)
