@@ -18,7 +18,11 @@ enum class Activation : uint8_t { GeluTanh, GeluExact, Silu, Relu, Relu6, HardSw
 struct RngKey {
   uint64_t seed = 0;
   uint64_t offset = 0;
-  uint64_t index0 = 0;  // the stream index of element 0 (a sample's place in its site's stream)
+  // Rows of `row` elements (0: one flat run from index0): row r's element j draws stream
+  // index ((index0 + r) << 40) + j, so a sample's masks do not depend on the rows beside it
+  // or on how far its row is padded.
+  uint64_t index0 = 0;
+  uint64_t row = 0;
 };
 
 struct MatmulArgs {

@@ -51,6 +51,11 @@ int run_train(const TrainArgs& args) {
   JobData data = load_job_data(cfg);
   PlanRow plan;
   const int64_t budget = a.memory_budget.empty() ? 0 : parse_bytes(a.memory_budget);
+  // Each rank would measure its own plans, and ranks that chose differently could not train
+  // together: plan once with `bigbatch plan` and pass its keys to every rank.
+  if (budget > 0 && world().size() > 1)
+    throw ConfigError("--memory-budget plans in one process: run `bigbatch plan` without mpirun and pass the plan's "
+                      "train.micro_batch_size, train.grad_accum_steps, train.checkpointing and train.precision");
   if (budget > 0) cfg = plan_to_budget(cfg, budget, &plan);
   auto job = make_job(cfg, std::move(data));
   const std::string ckpt = cfg.out_dir + "/checkpoint";

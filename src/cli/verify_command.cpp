@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/communicator.h"
 #include "train/job.h"
 
 namespace bb {
@@ -124,19 +125,24 @@ int run_verify(const VerifyArgs& a) {
   split.train.warmup_steps = 0;
   RunConfig whole = split;
   const int64_t k = split.train.grad_accum_steps, b = split.train.micro_batch_size;
-  whole.train.micro_batch_size = b * k;
+  // Under mpirun: N ranks of K x B (the data-parallel path, gradients summed over ranks)
+  // against one batch of N*K*B that each rank computes alone.
+  const int ranks = world().size();
+  if (ranks > 1 && a.mean_of_means)
+    throw ConfigError("verify --mean-of-means runs in one process; start it without mpirun");
+  whole.train.micro_batch_size = b * k * ranks;
   whole.train.grad_accum_steps = 1;
   RunConfig wrong = split;
   wrong.train.grad_accum_steps = 1;
-  fmt::print("verify: {} micro-batch{} of {} against one batch of {} ({}){}\n", k, k == 1 ? "" : "es", b,
-             k * b, split.train.precision,
+  fmt::print("verify: {}{} micro-batch{} of {} against one batch of {} ({}){}\n",
+             ranks > 1 ? fmt::format("{} ranks x ", ranks) : "", k, k == 1 ? "" : "es", b, k * b * ranks,
+             split.train.precision,
              a.mean_of_means ? ", accumulated as the mean of micro-batch means" : "");
-  fmt::print("  dropout off for the check (model, config.json and lora.dropout: masks depend on the "
-             "micro-batch a sample is in)\n");
+  fmt::print("  dropout as in training: a sample's masks are keyed by its index in the run, so they do not depend "
+             "on the micro-batch it is in\n");
 
-  auto ja = make_job(a.mean_of_means ? wrong : split), jb = make_job(whole);
-  ja->trainer->set_dropout(false);
-  jb->trainer->set_dropout(false);
+  SingleProcess alone;
+  auto ja = make_job(a.mean_of_means ? wrong : split), jb = make_job(whole, alone);
   StepResult ra = a.mean_of_means ? mean_of_micro_means(*ja, k) : ja->trainer->compute_gradients();
   StepResult rb = jb->trainer->compute_gradients();
   if (rb.tokens == 0)

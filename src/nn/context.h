@@ -40,7 +40,7 @@ struct Context {
   // `numel` elements laid out sample by sample.
   RngKey rng(uint64_t site, int64_t numel) const {
     if (rows > 0 && numel % rows == 0)
-      return RngKey{seed, site * 0x165667B19E3779F9ull, sample0 * static_cast<uint64_t>(numel / rows)};
+      return RngKey{seed, site * 0x165667B19E3779F9ull, sample0, static_cast<uint64_t>(numel / rows)};
     uint64_t off = (step * 0x9E3779B97F4A7C15ull) ^ (micro * 0xC2B2AE3D27D4EB4Full) ^
                    (site * 0x165667B19E3779F9ull);
     return RngKey{seed, off};

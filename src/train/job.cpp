@@ -187,8 +187,11 @@ JobData load_job_data(const RunConfig& cfg) {
 
 std::unique_ptr<Job> make_job(const RunConfig& cfg) { return make_job(cfg, load_job_data(cfg)); }
 
-std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data) {
+namespace {
+
+std::unique_ptr<Job> build_job(const RunConfig& cfg, JobData data, Communicator& comm) {
   auto job = std::make_unique<Job>();
+  job->comm = &comm;
   job->cfg = cfg;
   job->tokenizer = std::move(data.tokenizer);
   job->corpus = std::move(data.corpus);
@@ -214,6 +217,14 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data) {
   job->trainer = std::make_unique<Trainer>(lm_loss(*job->model), *job->optimizer, *job->corpus.train,
                                            job->schedule, o, *job->comm);
   return job;
+}
+
+}  // namespace
+
+std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data) { return build_job(cfg, std::move(data), world()); }
+
+std::unique_ptr<Job> make_job(const RunConfig& cfg, Communicator& comm) {
+  return build_job(cfg, load_job_data(cfg), comm);
 }
 
 int64_t Job::next_window() const {

@@ -65,6 +65,8 @@ std::unique_ptr<Job> make_job(const RunConfig& cfg);
 // The same over data already loaded (cfg may differ from the one that loaded it only in the
 // keys a plan sets: micro-batch, accumulation, checkpointing, precision).
 std::unique_ptr<Job> make_job(const RunConfig& cfg, JobData data);
+// The same, training over `comm` instead of world() (verify's one-process reference).
+std::unique_ptr<Job> make_job(const RunConfig& cfg, Communicator& comm);
 // The language model cfg.model_type names, freshly initialised from cfg.train.seed.
 // The run's model: loaded from model.init (its Linear weights straight into bf16 for a bf16
 // LoRA base) or built from model.*; LoRA applied when lora.r > 0; checkpointing set. On Meta

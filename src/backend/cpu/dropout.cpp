@@ -1,5 +1,5 @@
 // Dropout: y = x * keep / (1 - p), with element i's keep drawn from the counter-based stream
-// of (key.seed, key.offset) at index key.index0 + i, so replays and the backward pass (this same kernel
+// of (key.seed, key.offset) at index key.index0 + i (or by sample rows: RngKey), so replays and the backward pass (this same kernel
 // applied to dy with the same key) see the same mask whatever the thread count.
 #include <omp.h>
 
@@ -27,6 +27,17 @@ void dropout_kernel(const T* __restrict x, T* __restrict y, int64_t n, uint64_t 
   }
 }
 
+// Sample rows: row r starts its draws at ((index0 + r) << 40).
+template <typename T>
+void dropout_rows(const T* x, T* y, int64_t n, int64_t row, uint64_t stream, uint64_t index0, uint64_t drop_below,
+                  float scale) {
+  const int64_t rows = n / row;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t r = 0; r < rows; ++r)
+    dropout_kernel<T>(x + r * row, y + r * row, row, stream, (index0 + static_cast<uint64_t>(r)) << 40, drop_below,
+                      scale);
+}
+
 }  // namespace
 
 void CpuBackend::dropout(const Tensor& x, float p, RngKey key, const Tensor& y) {
@@ -49,7 +60,10 @@ void CpuBackend::dropout(const Tensor& x, float p, RngKey key, const Tensor& y) 
   const uint64_t stream = cpu::counter_stream(key.seed, key.offset);
   cpu::dispatch_float(x.dtype(), [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    dropout_kernel<T>(x.data<T>(), y.data<T>(), n, stream, key.index0, drop_below, scale);
+    if (key.row > 0 && n % static_cast<int64_t>(key.row) == 0)
+      dropout_rows<T>(x.data<T>(), y.data<T>(), n, static_cast<int64_t>(key.row), stream, key.index0, drop_below, scale);
+    else
+      dropout_kernel<T>(x.data<T>(), y.data<T>(), n, stream, key.index0, drop_below, scale);
   });
 }
 
