@@ -115,6 +115,32 @@ TEST(GgufLlamaCpp, Gpt2RunsInLlamaCppAsInBigbatch) { check_model("gpt2"); }
 
 TEST(GgufLlamaCpp, LlamaWithGqaRunsInLlamaCppAsInBigbatch) { check_model("llama"); }
 
+// --adapter folds the LoRA weights in on the way: the file is byte for byte the export of the
+// folder `bigbatch merge` writes (named alike, so general.name agrees), and not the base's.
+TEST(GgufLlamaCpp, AdapterExportEqualsExportOfTheMergedFolder) {
+  const std::string root = ::testing::TempDir() + "/bb_gguf_lora";
+  fs::remove_all(root);
+  const std::string base = root + "/base/tiny", adapter = root + "/adapter", merged = root + "/merged/tiny";
+  auto r = test::run_cli("train model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=32 "
+                         "train.micro_batch_size=2 train.grad_accum_steps=1 train.steps=3 train.eval_every=0 "
+                         "train.checkpoint_every=0 sample.max_new_tokens=0 data.path=" + corpus() + " out_dir=" + base);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = test::run_cli("train model.init=" + base + " lora.r=4 lora.alpha=8 lora.target_modules=c_attn,c_fc "
+                    "train.micro_batch_size=2 train.grad_accum_steps=1 train.steps=3 train.lr=0.05 train.eval_every=0 "
+                    "train.checkpoint_every=0 sample.max_new_tokens=0 data.path=" + corpus() + " out_dir=" + adapter);
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_EQ(test::run_cli("merge --base " + base + " --adapter " + adapter + " --out " + merged).code, 0);
+  for (const auto& [args, out] : std::vector<std::pair<std::string, std::string>>{
+           {"--model " + base + " --adapter " + adapter, "/a.gguf"}, {"--model " + merged, "/m.gguf"},
+           {"--model " + base, "/b.gguf"}}) {
+    r = test::run_cli("export " + args + " --format gguf --type f32 --out " + root + out);
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  const std::string adapted = test::read_file(root + "/a.gguf");
+  EXPECT_EQ(adapted, test::read_file(root + "/m.gguf"));
+  EXPECT_NE(adapted, test::read_file(root + "/b.gguf"));
+}
+
 // A SentencePiece-style tokenizer has no GGUF writer yet: one sentence, and no file.
 TEST(GgufLlamaCpp, RefusesASentencePieceTokenizer) {
   const std::string dir = ::testing::TempDir() + "/bb_gguf_sp";
