@@ -93,6 +93,10 @@ void add_tokenizer(Writer& w, const std::string& dir, int64_t vocab_size, const 
   for (const auto& [text, id] : spec.added) put(text, id, kControl);
   for (int64_t i = 0; i < vocab_size; ++i)
     if (!set[i]) tokens[i] = fmt::format("[PAD{}]", i);
+  // GPT-2's vocab.json holds <|endoftext|> as a plain entry: the special ids are control
+  // tokens all the same, or llama.cpp would try to render and match them as text.
+  for (int64_t id : {special.bos, special.eos, special.pad})
+    if (id >= 0 && id < vocab_size) types[id] = kControl;
   std::vector<std::string> merges;
   merges.reserve(spec.merges.size());
   for (const auto& [a, b] : spec.merges) merges.push_back(a + " " + b);

