@@ -30,3 +30,5 @@ bash "$(dirname "$0")/setup_onnx_node.sh"
 bash "$(dirname "$0")/setup_node_tools.sh"
 bash "$(dirname "$0")/setup_report_browser.sh"
 bash "$(dirname "$0")/setup_chat_template_node.sh"
+# The GGUF export test runs the exported files in llama.cpp (node-llama-cpp, prebuilt CPU).
+bash "$(dirname "$0")/setup_gguf_node.sh"

@@ -73,9 +73,6 @@ int run_eval_vision(const EvalArgs& a) {
   return 0;
 }
 
-namespace {
-
-// The export never replaces a file the model is read from, and another file only with --overwrite.
 void check_export_out(const ExportArgs& a, const std::string& out) {
   std::error_code ec;
   if (fs::is_directory(out, ec)) throw ConfigError(fmt::format("--out {} is a folder; name the file to write", out));
@@ -86,10 +83,12 @@ void check_export_out(const ExportArgs& a, const std::string& out) {
     throw ConfigError(fmt::format("--out {} already exists; choose another file or pass --overwrite", out));
 }
 
-}  // namespace
-
 int run_export(const ExportArgs& a) {
-  if (a.format != "onnx") throw ConfigError(fmt::format("--format '{}' is not known (onnx)", a.format));
+  // Without --format, the model decides: image classifiers go to ONNX, language models to GGUF.
+  const std::string format = !a.format.empty() ? a.format : is_image_model_dir(a.model_dir) ? "onnx" : "gguf";
+  if (format == "gguf") return run_export_gguf(a);
+  if (format != "onnx") throw ConfigError(fmt::format("--format '{}' is not known (onnx, gguf)", format));
+  if (!a.adapter_dir.empty()) throw ConfigError("--adapter applies to --format gguf only");
   if (!is_image_model_dir(a.model_dir))
     throw FormatError(fmt::format("{}/config.json does not describe an image classifier; only those export to ONNX",
                                   a.model_dir));

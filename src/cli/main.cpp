@@ -96,10 +96,16 @@ int main(int argc, char** argv) {
   mg->add_flag("--overwrite", merge.overwrite, "replace a model already in --out");
 
   bb::ExportArgs exp;
-  auto* x = app.add_subcommand("export", "Export a saved image classifier for inference (ONNX, BatchNorm folded)");
+  auto* x = app.add_subcommand("export",
+                               "Export a saved model for inference: an image classifier to ONNX (BatchNorm folded), "
+                               "a GPT-2 or Llama to GGUF for llama.cpp");
   x->add_option("--model", exp.model_dir, "model folder (config.json + model.safetensors)")->required();
-  x->add_option("--format", exp.format, "onnx");
-  x->add_option("--out", exp.out, "output file (default MODEL/model.onnx; never one of the model's own files)");
+  x->add_option("--format", exp.format, "onnx or gguf (default: onnx for image classifiers, gguf for language models)");
+  x->add_option("--type", exp.type, "gguf: weight encoding f32, f16, bf16, q8_0 or q4_0 (norms and biases stay f32)")
+      ->capture_default_str();
+  x->add_option("--adapter", exp.adapter_dir, "gguf: PEFT LoRA adapter folder to fold into the weights");
+  x->add_option("--out", exp.out,
+                "output file (default MODEL/model.onnx or MODEL/model-TYPE.gguf; never one of the model's own files)");
   x->add_flag("--overwrite", exp.overwrite, "replace an existing --out file");
 
   bb::PlanArgs plan;

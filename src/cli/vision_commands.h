@@ -14,9 +14,15 @@ bool is_image_model_dir(const std::string& dir);
 int run_eval_vision(const EvalArgs& a);
 
 struct ExportArgs {
-  std::string model_dir, format = "onnx", out;  // out: DIR/model.onnx when empty
-  bool overwrite = false;  // replace an existing file at out (never one of the model's own)
+  // format: onnx or gguf, "" for the model's kind; out: DIR/model.onnx or DIR/model-TYPE.gguf when empty
+  std::string model_dir, format, out;
+  std::string type = "f16";  // gguf: f32, f16, bf16, q8_0, q4_0
+  std::string adapter_dir;   // gguf: a PEFT LoRA adapter folded into the weights on the way
+  bool overwrite = false;    // replace an existing file at out (never one of the model's own)
 };
 int run_export(const ExportArgs& a);
+int run_export_gguf(const ExportArgs& a);  // cli/export_gguf.cpp
+// The export never replaces a file the model is read from, and another file only with --overwrite.
+void check_export_out(const ExportArgs& a, const std::string& out);
 
 }  // namespace bb

@@ -1,0 +1,27 @@
+// A GPT-2 or Llama model as llama.cpp's GGUF tensors and {arch}.* hyperparameters: tensor
+// names as llama.cpp's converter (convert_hf_to_gguf.py) writes them, GPT-2's Conv1D weights
+// transposed to (out, in), Llama's q/k rows permuted for GGML's RoPE layout.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "io/gguf_writer.h"
+#include "models/causal_lm.h"
+
+namespace bb::gguf {
+
+// Adds general.architecture, general.name, general.file_type, the {arch}.* keys and every
+// weight of `model`. Which encoding each tensor gets follows the converter: 1-D tensors
+// (norms, biases) and the position embeddings stay f32, 2-D weights take `type`; for q4_0
+// the token embeddings and output take q8_0 (llama-quantize keeps those at a higher type).
+// A quantized tensor whose rows are not a multiple of 32 falls back to f16, and a line
+// saying so is appended to `notes`. Throws FormatError for a tensor llama.cpp has no name for.
+void add_model(Writer& w, const CausalLM& model, TensorType type, const std::string& name,
+               std::vector<std::string>& notes);
+
+// Llama's q_proj or k_proj (heads * head_dim rows of `cols`) with each head's rows reordered
+// from Hugging Face's rotate-half pairing (i, i + d/2) to GGML's adjacent pairs (2i, 2i + 1):
+// convert_hf_to_gguf.py's LlamaModel.permute.
+std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols);
+
+}  // namespace bb::gguf
