@@ -6,6 +6,7 @@
 #include "cli/plan_support.h"
 #include "core/error.h"
 #include "core/process_memory.h"
+#include "dist/communicator.h"
 #include "train/job.h"
 #include "train/planner.h"
 #include "train/vision_job.h"
@@ -62,11 +63,19 @@ int run_plan(const PlanArgs& a) {
     throw ConfigError(fmt::format("bigbatch plan plans language models only, and model.type '{}' is a vision model",
                                   cfg.model_type));
   const int64_t budget = parse_bytes(a.memory);
+  // Under mpirun every rank holds the same model and a K x B share of the window, so one plan
+  // serves all: rank 0 makes it alone (ranks planning at once would time each other's work).
+  const int ranks = world().size();
+  if (ranks > 1 && world().rank() != 0) return 0;
   const JobData data = load_job_data(cfg);  // held while planning, as `train` holds it
   Plan plan = plan_for(cfg, budget, a.precisions, a.policies);
   fmt::print("plan for an effective batch of {} sequences of {} tokens in {} (fixed process overhead {}):\n",
              plan.effective_batch, cfg.model.block_size, format_bytes(budget),
              format_bytes(plan.overhead));
+  if (ranks > 1)
+    fmt::print("  per rank of {}: {} sequences a step in all; each rank also holds up to {} of gradient buckets "
+               "(dist.bucket_mb, and half of it for the ring), not in the figures below\n",
+               ranks, plan.effective_batch * ranks, format_bytes(static_cast<int64_t>(1.5 * cfg.dist.bucket_mb * (1 << 20))));
   fmt::print("{}", format_plan(plan, budget));
   return plan.best >= 0 ? 0 : 1;
 }

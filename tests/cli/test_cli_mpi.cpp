@@ -115,6 +115,16 @@ TEST(CliMpi, ThreeRanksResumeARunOfOneRank) {
   EXPECT_LE(max_relative_difference(cut, whole), 1e-5);
 }
 
+TEST(CliMpi, PlanRunsOnRankZeroAndSaysItIsPerRank) {
+  CliResult r = mpirun_cli(2, "plan --memory 400MiB model.n_layer=1 model.n_embd=32 model.n_head=2 model.block_size=32 "
+                              "train.micro_batch_size=2 train.grad_accum_steps=2 --precisions fp32 --checkpointing none");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const size_t at = r.output.find("per rank of 2: 8 sequences a step in all");
+  EXPECT_NE(at, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("plan for an effective batch", r.output.find("plan for an effective batch") + 1),
+            std::string::npos) << "printed once, by rank 0\n" << r.output;
+}
+
 // The pid of the bigbatch process that is rank `rank` of a running mpirun (Open MPI puts
 // OMPI_COMM_WORLD_RANK in each rank's environment).
 pid_t rank_pid(const std::string& marker, int rank) {
