@@ -133,6 +133,22 @@ TEST(DataParallel, Gpt2GradientsAndSgdStepsEqualOneRankWithTheWholeBatch) {
   expect_same_weights(p, 3, "gpt2 text");
 }
 
+// Checkpointed blocks finish their parameters' gradients inside their replay: the buckets must
+// still leave only once those are complete.
+TEST(DataParallel, CheckpointedBlocksGiveTheSameGradients) {
+  for (const char* policy : {"full", "selective", "every:2"}) {
+    std::vector<std::string> o = kGpt2;
+    o.push_back(std::string("train.checkpointing=") + policy);
+    Pair p = language_pair(o);
+    expect_same_gradients(p, std::string("gpt2 checkpointing ") + policy);
+  }
+  Pair l = language_pair({"model.type=llama", "model.n_layer=2", "model.n_head=4", "model.n_kv_head=2",
+                          "model.n_embd=32", "model.block_size=32", "model.tie_word_embeddings=1",
+                          "train.checkpointing=selective", "train.micro_batch_size=2", "train.grad_accum_steps=2",
+                          "train.eval_every=0", "data.val_fraction=0.01", "dist.bucket_mb=0.001"});
+  expect_same_gradients(l, "llama tied embeddings, selective checkpointing");
+}
+
 TEST(DataParallel, TwoRunsGiveBitIdenticalWeights) {
   Pair a = language_pair(kGpt2), b = language_pair(kGpt2);
   for (int s = 0; s < 2; ++s) {
