@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/added_tokens.h"
+#include "data/string_map.h"
 #include "data/tokenizer.h"
 
 namespace bb {
@@ -52,11 +53,7 @@ class BpeTokenizer final : public Tokenizer {
   struct Merge {
     int32_t rank, merged;
   };
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using StringMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+  using StringMap = bb::StringMap<int32_t>;
 
   void encode_plain(std::string_view text, std::vector<int64_t>& ids) const;
   void encode_piece(std::string_view piece, std::vector<int64_t>& ids) const;
@@ -75,7 +72,7 @@ class BpeTokenizer final : public Tokenizer {
   // Pieces repeat a lot in text; their ids are kept (encode is const and may be called from
   // a loader thread, hence the lock).
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
+  mutable bb::StringMap<std::vector<int32_t>> cache_;
 };
 
 }  // namespace bb

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "data/added_tokens.h"
+#include "data/string_map.h"
 #include "data/tokenizer.h"
 
 namespace bb {
@@ -49,10 +50,6 @@ class MetaspaceBpeTokenizer final : public Tokenizer {
   }
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Merge {
     int32_t rank, merged;
   };
@@ -62,7 +59,7 @@ class MetaspaceBpeTokenizer final : public Tokenizer {
                     std::vector<int64_t>& ids, std::vector<size_t>& starts) const;
 
   std::vector<std::string> text_;  // id -> the bytes it decodes to
-  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ids_;  // as written -> id
+  StringMap<int32_t> ids_;  // as written -> id
   std::unordered_map<uint64_t, Merge> merges_;  // (left << 32 | right) -> merge
   int32_t byte_ids_[256];                      // <0xNN> tokens; -1 without byte_fallback
   int32_t unk_ = -1;
