@@ -192,7 +192,7 @@ TextCorpus load_text_corpus(const TextDataOptions& o, const Tokenizer& tok) {
         for (auto& d : ds) out.push_back({std::move(d), {}});
         return out;
       };
-      pack_corpus(c, sequences(ids), sequences(val), o.block_size, o.seed, pad);
+      pack_corpus(c, sequences(ids), sequences(val), o.block_size, o.seed, pad, o.path);
     } else {
       c.train = std::make_unique<Documents>(std::move(ids), o.block_size, o.seed, pad);
       if (!val.empty()) c.val = std::make_unique<Documents>(std::move(val), o.block_size, o.seed + 1, pad);

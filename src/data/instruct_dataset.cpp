@@ -190,7 +190,7 @@ TextCorpus load_instruct_corpus(const TextDataOptions& o, const Tokenizer& tok) 
       for (InstructExample& e : es) out.push_back({std::move(e.ids), std::move(e.trained)});
       return out;
     };
-    pack_corpus(c, sequences(all), sequences(val), o.block_size, o.seed, pad);
+    pack_corpus(c, sequences(all), sequences(val), o.block_size, o.seed, pad, o.path);
     return c;
   }
   c.train = std::make_unique<InstructDataset>(std::move(all), o.block_size, o.seed, pad);

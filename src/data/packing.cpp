@@ -101,8 +101,13 @@ Batch PackedDataset::batch(int64_t first, int64_t count) const {
 }
 
 void pack_corpus(TextCorpus& c, std::vector<Sequence> train, std::vector<Sequence> val, int64_t block_size,
-                 uint64_t seed, int64_t pad_id) {
-  auto rows = std::make_unique<PackedDataset>(std::move(train), block_size, seed, pad_id);
+                 uint64_t seed, int64_t pad_id, const std::string& source) {
+  std::unique_ptr<PackedDataset> rows;
+  try {
+    rows = std::make_unique<PackedDataset>(std::move(train), block_size, seed, pad_id);
+  } catch (const FormatError& e) {
+    throw FormatError(fmt::format("{} (data.path {})", e.what(), source));
+  }
   c.packed_examples = rows->examples();
   c.packed_fill = rows->fill();
   c.train = std::move(rows);

@@ -45,8 +45,9 @@ class PackedDataset final : public Dataset {
 };
 
 // Sets c's train and validation parts (validation seeded seed + 1; none when val is empty)
-// to packed rows, and c's packing figures.
+// to packed rows, and c's packing figures; `source` (data.path) names the data in errors.
 void pack_corpus(TextCorpus& c, std::vector<Sequence> train, std::vector<Sequence> val, int64_t block_size,
-                 uint64_t seed, int64_t pad_id);
+                 uint64_t seed, int64_t pad_id,
+                 const std::string& source);
 
 }  // namespace bb
