@@ -231,7 +231,9 @@ void vision_check(const std::string& bn) {
     running += nd[i].first.find("running_") != std::string::npos;
     expect_close(floats(nd[i].second), floats(nr[i].second), 1e-5, bn + " " + nd[i].first);
   }
-  if (bn == "micro") EXPECT_GT(running, 0);
+  if (bn == "micro") {
+    EXPECT_GT(running, 0);
+  }
 }
 
 TEST(DataParallel, ResnetMicroBatchNormMergesRunningStatisticsOverRanks) { vision_check("micro"); }
