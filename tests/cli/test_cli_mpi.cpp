@@ -116,7 +116,7 @@ TEST(CliMpi, ThreeRanksResumeARunOfOneRank) {
 }
 
 TEST(CliMpi, PlanRunsOnRankZeroAndSaysItIsPerRank) {
-  CliResult r = mpirun_cli(2, "plan --memory 400MiB model.n_layer=1 model.n_embd=32 model.n_head=2 model.block_size=32 "
+  CliResult r = mpirun_cli(2, "plan --memory 8GiB model.n_layer=1 model.n_embd=32 model.n_head=2 model.block_size=32 "
                               "train.micro_batch_size=2 train.grad_accum_steps=2 --precisions fp32 --checkpointing none");
   ASSERT_EQ(r.code, 0) << r.output;
   const size_t at = r.output.find("per rank of 2: 8 sequences a step in all");

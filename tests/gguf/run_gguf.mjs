@@ -1,8 +1,11 @@
 // Loads a GGUF file in llama.cpp (node-llama-cpp's prebuilt CPU binary) and parses its
 // header with @huggingface/gguf, for the GGUF export test (tests/gguf/test_gguf_llama_cpp.cpp).
-// Usage: node run_gguf.mjs MODEL.gguf PROMPT_FILE N OUT.json
+// Usage: node run_gguf.mjs MODEL.gguf PROMPT_FILE N OUT.json [FORCED.json]
 // Writes {prompt_ids, greedy (N ids after the prompt, greedy), metadata (the header's keys
-// except the token lists), tensors: [{name, shape, dtype}]}.
+// except the token lists), tensors: [{name, shape, dtype}]}. With FORCED.json (an array of
+// ids), also `forced`: the prompt followed by those ids is evaluated teacher-forced, and for
+// each forced id llama.cpp's next-token distribution at its position gives {top, p_top,
+// p_forced}, so a test can tell a real disagreement from a near tie that rounding flips.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +15,7 @@ const pkg = (p) => pathToFileURL(path.join(here, 'node', 'node_modules', p)).hre
 const { getLlama, LlamaLogLevel } = await import(pkg('node-llama-cpp/dist/index.js'));
 const { gguf } = await import(pkg('@huggingface/gguf/dist/index.mjs'));
 
-const [modelPath, promptFile, nText, outFile] = process.argv.slice(2);
+const [modelPath, promptFile, nText, outFile, forcedFile] = process.argv.slice(2);
 if (!outFile) throw new Error('usage: node run_gguf.mjs MODEL.gguf PROMPT_FILE N OUT.json');
 const prompt = fs.readFileSync(promptFile, 'utf8');
 const n = Number(nText);
@@ -35,7 +38,20 @@ for await (const token of sequence.evaluate(promptIds, { temperature: 0 })) {
   greedy.push(token);
   if (greedy.length >= n) break;
 }
-fs.writeFileSync(outFile, JSON.stringify({ prompt_ids: promptIds, greedy, metadata, tensors, eog: model.tokens.eos }));
+let forced;
+if (forcedFile) {
+  const want = JSON.parse(fs.readFileSync(forcedFile, 'utf8'));
+  await sequence.clearHistory();
+  const input = [...promptIds, ...want].map((t, i) =>
+    i >= promptIds.length - 1 && i < promptIds.length - 1 + want.length ? [t, { generateNext: { probabilities: true } }] : t);
+  const out = await sequence.controlledEvaluate(input);
+  forced = want.map((w, k) => {
+    const probs = out[promptIds.length - 1 + k].next.probabilities;
+    const [top, pTop] = probs.entries().next().value;
+    return { top, p_top: pTop, p_forced: probs.get(w) ?? 0 };
+  });
+}
+fs.writeFileSync(outFile, JSON.stringify({ prompt_ids: promptIds, greedy, forced, metadata, tensors, eog: model.tokens.eos }));
 await context.dispose();
 await model.dispose();
 await llama.dispose();
