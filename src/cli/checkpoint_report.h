@@ -10,6 +10,8 @@
 
 namespace bb {
 
+// True when every rank takes part in a checkpoint (dist.zero=1 over several ranks).
+bool sharded_checkpoints(const Trainer& trainer);
 void save_checkpoint_and_report(const std::string& checkpoint, const Module& model, Optimizer& opt,
                                 const Trainer& trainer, const std::string& config_yaml, const RunConfig& cfg);
 

@@ -140,7 +140,7 @@ int run_train(const TrainArgs& args) {
       fmt::print("{}\n", progress_line(r, secs, job->total_steps, alloc.stats(), m, clock));
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
     const int signal = agreed_signal(signals.received());  // read once: the checkpoint and the exit agree
-    if (lead && ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal))
+    if ((lead || sharded_checkpoints(*job->trainer)) && ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || last || stop || signal))
       save_checkpoint_and_report(ckpt, *job->model, *job->optimizer, *job->trainer, config_yaml, cfg);
     if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;
   }

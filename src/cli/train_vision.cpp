@@ -122,7 +122,7 @@ int run_train_vision(const TrainArgs& a, const RunConfig& cfg) {
     if (lead) metrics << m.dump() << "\n" << std::flush;
     const bool stop = a.stop_after > 0 && run_steps >= a.stop_after;
     const int signal = agreed_signal(signals.received());  // read once: the checkpoint and the exit agree
-    if (lead && ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop ||
+    if ((lead || sharded_checkpoints(*j.trainer)) && ((cfg.train.checkpoint_every > 0 && r.step % cfg.train.checkpoint_every == 0) || epoch_end || stop ||
                  signal))
       save_checkpoint_and_report(ckpt, *j.model, *j.optimizer, *j.trainer, config_yaml, cfg);
     if (auto code = stop_after_step(signal, stop, last, r.step, run_steps, ckpt, a)) return *code;

@@ -130,6 +130,9 @@ int run_verify(const VerifyArgs& a) {
   const int ranks = world().size();
   if (ranks > 1 && a.mean_of_means)
     throw ConfigError("verify --mean-of-means runs in one process; start it without mpirun");
+  if (ranks > 1 && split.dist.zero == 1)
+    throw ConfigError("verify compares whole gradients, and under dist.zero=1 each rank holds the sums of its shard "
+                      "only; verify with dist.zero=0 (ZeRO-1 changes where the update runs, not the gradients)");
   whole.train.micro_batch_size = b * k * ranks;
   whole.train.grad_accum_steps = 1;
   RunConfig wrong = split;

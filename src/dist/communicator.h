@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 
 namespace bb {
 
@@ -22,6 +23,12 @@ class Communicator {
   virtual void allreduce_sum(float* data, int64_t n) = 0;
   virtual void allreduce_sum(double* data, int64_t n) = 0;
   virtual void allreduce_sum(int64_t* data, int64_t n) = 0;
+  // ZeRO-1's halves of an all-reduce: after reduce_scatter_sum, the elements shard_range(n)
+  // of data hold the sum over all ranks (the same bits allreduce_sum gives; the rest is
+  // left partial); allgather_shards then copies every rank's shard_range(n) to all ranks.
+  virtual void reduce_scatter_sum(float* data, int64_t n) = 0;
+  virtual void allgather_shards(float* data, int64_t n) = 0;
+  std::pair<int64_t, int64_t> shard_range(int64_t n) const;
   // Rank 0's bytes to every rank.
   virtual void broadcast(void* data, int64_t bytes) = 0;
   // Every rank's `bytes` bytes, in rank order, into out (size() * bytes).
@@ -37,6 +44,16 @@ class Communicator {
   virtual void reset_stats() {}
 };
 
+// The elements [first, second) of an n-element buffer that `rank` of `size` owns after a
+// reduce-scatter: the ring's chunk c = (rank + 1) mod size, n * c / size to n * (c + 1) / size.
+inline std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int size) {
+  const int64_t c = (rank + 1) % size;
+  return {n * c / size, n * (c + 1) / size};
+}
+inline std::pair<int64_t, int64_t> Communicator::shard_range(int64_t n) const {
+  return bb::shard_range(n, rank(), size());
+}
+
 class SingleProcess final : public Communicator {
  public:
   int rank() const override { return 0; }
@@ -44,6 +61,8 @@ class SingleProcess final : public Communicator {
   void allreduce_sum(float*, int64_t) override {}
   void allreduce_sum(double*, int64_t) override {}
   void allreduce_sum(int64_t*, int64_t) override {}
+  void reduce_scatter_sum(float*, int64_t) override {}
+  void allgather_shards(float*, int64_t) override {}
   void broadcast(void*, int64_t) override {}
   void allgather(const void* in, int64_t bytes, void* out) override;
   void post(std::function<void()> work) override { work(); }

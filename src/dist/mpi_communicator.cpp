@@ -151,15 +151,18 @@ void MpiCommunicator::wait_for(void* requests, int count, int peer, const char* 
 }
 
 template <typename T>
-void MpiCommunicator::ring_allreduce(T* data, int64_t n) {
+void MpiCommunicator::ring_pass(T* data, int64_t n, bool reduce) {
   const int N = size_;
   if (N == 1 || n == 0) return;
   auto mod = [N](int c) { return (c % N + N) % N; };
   auto begin = [&](int c) { return n * mod(c) / N; };
   auto chunk_len = [&](int c) { return n * (mod(c) + 1) / N - n * mod(c) / N; };
   const int right = (rank_ + 1) % N, left = (rank_ + N - 1) % N;
-  scratch_.resize(static_cast<size_t>((n / N + 1) * static_cast<int64_t>(sizeof(T))));
-  T* recv = reinterpret_cast<T*>(scratch_.data());
+  T* recv = nullptr;
+  if (reduce) {
+    scratch_.resize(static_cast<size_t>((n / N + 1) * static_cast<int64_t>(sizeof(T))));
+    recv = reinterpret_cast<T*>(scratch_.data());
+  }
   auto exchange = [&](int send_chunk, int recv_chunk, T* recv_to, const char* what) {
     MPI_Request req[2];
     const int64_t ns = chunk_len(send_chunk), nr = chunk_len(recv_chunk);
@@ -170,20 +173,36 @@ void MpiCommunicator::ring_allreduce(T* data, int64_t n) {
     bytes_sent_ += ns * static_cast<int64_t>(sizeof(T));
     wait_for(req, 2, left, what);
   };
-  // Reduce-scatter: after step s, the chunk received holds the sum of s + 2 ranks' parts,
-  // accumulated in ring order; after N - 1 steps rank r holds chunk r + 1 summed over all.
-  for (int s = 0; s < N - 1; ++s) {
-    const int send_c = rank_ - s, recv_c = rank_ - s - 1;
-    exchange(send_c, recv_c, recv, "a gradient sum");
-    T* dst = data + begin(recv_c);
-    const int64_t m = chunk_len(recv_c);
-    for (int64_t i = 0; i < m; ++i) dst[i] = recv[i] + dst[i];
+  if (reduce) {
+    // Reduce-scatter: after step s, the chunk received holds the sum of s + 2 ranks' parts,
+    // accumulated in ring order; after N - 1 steps rank r holds chunk r + 1 summed over all.
+    for (int s = 0; s < N - 1; ++s) {
+      const int send_c = rank_ - s, recv_c = rank_ - s - 1;
+      exchange(send_c, recv_c, recv, "a gradient sum");
+      T* dst = data + begin(recv_c);
+      const int64_t m = chunk_len(recv_c);
+      for (int64_t i = 0; i < m; ++i) dst[i] = recv[i] + dst[i];
+    }
+    return;
   }
   // All-gather: pass each finished chunk on around the ring.
   for (int s = 0; s < N - 1; ++s) {
     const int send_c = rank_ + 1 - s, recv_c = rank_ - s;
     exchange(send_c, recv_c, data + begin(recv_c), "a gradient sum");
   }
+}
+
+template <typename T>
+void MpiCommunicator::ring_allreduce(T* data, int64_t n) {
+  ring_pass(data, n, true);
+  ring_pass(data, n, false);
+}
+
+void MpiCommunicator::reduce_scatter_sum(float* data, int64_t n) {
+  call([&] { ring_pass(data, n, true); });
+}
+void MpiCommunicator::allgather_shards(float* data, int64_t n) {
+  call([&] { ring_pass(data, n, false); });
 }
 
 void MpiCommunicator::allreduce_sum(float* data, int64_t n) {

@@ -29,6 +29,8 @@ class MpiCommunicator final : public Communicator {
   void allreduce_sum(float* data, int64_t n) override;
   void allreduce_sum(double* data, int64_t n) override;
   void allreduce_sum(int64_t* data, int64_t n) override;
+  void reduce_scatter_sum(float* data, int64_t n) override;
+  void allgather_shards(float* data, int64_t n) override;
   void broadcast(void* data, int64_t bytes) override;
   void allgather(const void* in, int64_t bytes, void* out) override;
   void post(std::function<void()> work) override;
@@ -41,8 +43,12 @@ class MpiCommunicator final : public Communicator {
   bool on_own_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
   void call(const std::function<void()>& work);  // runs it on the MPI thread and waits
   void loop();
+  // The ring's two phases (ring_allreduce is both): reduce-scatter leaves rank r with chunk
+  // r + 1 summed; the all-gather passes each chunk on from its owner.
   template <typename T>
   void ring_allreduce(T* data, int64_t n);
+  template <typename T>
+  void ring_pass(T* data, int64_t n, bool reduce);
   void wait_for(void* requests, int count, int peer, const char* what);
 
   std::thread thread_;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "backend/backend.h"
 #include "core/error.h"
@@ -32,8 +33,12 @@ void Optimizer::zero_grad() {
 
 namespace {
 
-Tensor state_like(const Tensor& p) {
-  Tensor t = Tensor::empty(p.shape(), DType::F32, p.device(), Category::OptimizerState);
+// Zeros over the group's range: 1/N of the parameter on each of N ZeRO ranks.
+Tensor state_like(const ParamGroup& g) {
+  if (g.length == 0) return Tensor();  // another rank's shard: no state, not even a block
+  const Tensor& p = g.param;
+  Tensor t = Tensor::empty(g.length < 0 ? p.shape() : Shape{g.length}, DType::F32, p.device(),
+                           Category::OptimizerState);
   backend_for(p.device()).fill(t, 0.0f);
   return t;
 }
@@ -49,92 +54,119 @@ Tensor grad_or_zero(const Tensor& p) {
   return g;
 }
 
-void load_slot(const NamedTensors& state, const std::string& key, Tensor& dst) {
-  for (const auto& [n, t] : state)
-    if (n == key) {
-      if (t.shape() != dst.shape())
-        throw FormatError(fmt::format("optimizer state '{}' is {} but the parameter is {}", key,
-                                      t.shape().str(), dst.shape().str()));
-      backend_for(dst.device()).cast(t, dst);
-      return;
-    }
-  throw FormatError(fmt::format("optimizer state '{}' is missing from the checkpoint", key));
+}  // namespace
+
+Tensor ParamGroup::part(const Tensor& t) const {
+  if (length < 0) return t;
+  return t.view({-1}).narrow_rows(offset, length);
 }
 
-}  // namespace
+NamedTensors Optimizer::state() {
+  NamedTensors out;
+  for (StateSlot& s : slots()) out.emplace_back(s.key, s.tensor);
+  return out;
+}
+
+void Optimizer::load_state(const std::function<void(const StateSlot&)>& read) {
+  for (const StateSlot& s : slots()) read(s);
+}
+
+void Optimizer::load_state(const NamedTensors& state) {
+  std::unordered_map<std::string, const Tensor*> by_key;
+  for (const auto& [n, t] : state) by_key[n] = &t;
+  load_state([&](const StateSlot& s) {
+    auto it = by_key.find(s.key);
+    if (it == by_key.end())
+      throw FormatError(fmt::format("optimizer state '{}' is missing from the checkpoint", s.key));
+    const Tensor& t = *it->second;
+    const Tensor& p = s.group->param;
+    if (t.shape() != p.shape())
+      throw FormatError(fmt::format("optimizer state '{}' is {} but the parameter is {}", s.key, t.shape().str(),
+                                    p.shape().str()));
+    backend_for(s.tensor.device()).cast(s.group->part(t), s.tensor);
+  });
+}
 
 AdamW::AdamW(std::vector<ParamGroup> params, AdamWOptions o) : Optimizer(std::move(params)), opt_(o) {
   for (auto& p : params_) {
-    m_.push_back(state_like(p.param));
-    v_.push_back(state_like(p.param));
+    m_.push_back(state_like(p));
+    v_.push_back(state_like(p));
   }
 }
 
 void AdamW::step(float lr) {
   ++steps_;
   for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i].param;
-    backend_for(p.device()).adamw(p, grad_or_zero(p), m_[i], v_[i], lr, opt_.beta1, opt_.beta2, opt_.eps,
-                                  params_[i].decay ? opt_.weight_decay : 0.0f, steps_);
+    const ParamGroup& g = params_[i];
+    if (g.updated() == 0) continue;  // another rank's shard
+    const Tensor& p = g.param;
+    backend_for(p.device()).adamw(g.part(p), g.part(grad_or_zero(p)), m_[i], v_[i], lr, opt_.beta1, opt_.beta2,
+                                  opt_.eps, g.decay ? opt_.weight_decay : 0.0f, steps_);
   }
 }
 
-NamedTensors AdamW::state() {
-  NamedTensors out;
+std::vector<StateSlot> AdamW::slots() {
+  std::vector<StateSlot> out;
   for (size_t i = 0; i < params_.size(); ++i) {
-    out.emplace_back(params_[i].name + ".exp_avg", m_[i]);
-    out.emplace_back(params_[i].name + ".exp_avg_sq", v_[i]);
+    if (params_[i].updated() == 0) continue;
+    out.push_back({params_[i].name + ".exp_avg", &params_[i], m_[i]});
+    out.push_back({params_[i].name + ".exp_avg_sq", &params_[i], v_[i]});
   }
   return out;
 }
 
-void AdamW::load_state(const NamedTensors& state) {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    load_slot(state, params_[i].name + ".exp_avg", m_[i]);
-    load_slot(state, params_[i].name + ".exp_avg_sq", v_[i]);
-  }
-}
-
 SGD::SGD(std::vector<ParamGroup> params, SGDOptions o) : Optimizer(std::move(params)), opt_(o) {
   if (opt_.momentum != 0.0f)
-    for (auto& p : params_) buf_.push_back(state_like(p.param));
+    for (auto& p : params_) buf_.push_back(state_like(p));
 }
 
 void SGD::step(float lr) {
   ++steps_;
   for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i].param;
-    backend_for(p.device()).sgd(p, grad_or_zero(p), buf_.empty() ? Tensor() : buf_[i], lr, opt_.momentum,
-                                params_[i].decay ? opt_.weight_decay : 0.0f, opt_.nesterov);
+    const ParamGroup& g = params_[i];
+    if (g.updated() == 0) continue;  // another rank's shard
+    const Tensor& p = g.param;
+    backend_for(p.device()).sgd(g.part(p), g.part(grad_or_zero(p)), buf_.empty() ? Tensor() : buf_[i], lr,
+                                opt_.momentum, g.decay ? opt_.weight_decay : 0.0f, opt_.nesterov);
   }
 }
 
-NamedTensors SGD::state() {
-  NamedTensors out;
-  for (size_t i = 0; i < buf_.size(); ++i) out.emplace_back(params_[i].name + ".momentum_buffer", buf_[i]);
+std::vector<StateSlot> SGD::slots() {
+  std::vector<StateSlot> out;
+  for (size_t i = 0; i < buf_.size(); ++i)
+    if (params_[i].updated() > 0) out.push_back({params_[i].name + ".momentum_buffer", &params_[i], buf_[i]});
   return out;
 }
 
-void SGD::load_state(const NamedTensors& state) {
-  for (size_t i = 0; i < buf_.size(); ++i) load_slot(state, params_[i].name + ".momentum_buffer", buf_[i]);
+double grad_sum_squares(const std::vector<ParamGroup>& params) {
+  double total = 0;
+  for (const auto& p : params) {
+    Tensor g = p.param.grad();
+    if (!g.defined() || g.is_meta() || p.updated() == 0) continue;
+    Tensor s = Tensor::empty(Shape{}, DType::F32, g.device(), Category::Workspace);
+    backend_for(g.device()).sum_squares(p.part(g), s);
+    total += s.item();
+  }
+  return total;
+}
+
+void scale_grads(const std::vector<ParamGroup>& params, float coef) {
+  for (const auto& p : params) {
+    Tensor g = p.param.grad();
+    if (!g.defined() || p.updated() == 0) continue;
+    Tensor part = p.part(g);
+    backend_for(g.device()).scale_add(part, coef, Tensor(), part);
+  }
+}
+
+float clip_coefficient(float norm, float max_norm) {
+  return max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6f) : 1.0f;
 }
 
 float clip_grad_norm(const std::vector<ParamGroup>& params, float max_norm) {
-  double total = 0;
-  std::vector<Tensor> grads;
-  for (const auto& p : params) {
-    Tensor g = p.param.grad();
-    if (!g.defined() || g.is_meta()) continue;
-    Tensor s = Tensor::empty(Shape{}, DType::F32, g.device(), Category::Workspace);
-    backend_for(g.device()).sum_squares(g, s);
-    total += s.item();
-    grads.push_back(g);
-  }
-  float norm = static_cast<float>(std::sqrt(total));
-  if (max_norm > 0 && norm > max_norm) {
-    float coef = max_norm / (norm + 1e-6f);
-    for (Tensor& g : grads) backend_for(g.device()).scale_add(g, coef, Tensor(), g);
-  }
+  const float norm = static_cast<float>(std::sqrt(grad_sum_squares(params)));
+  const float coef = clip_coefficient(norm, max_norm);
+  if (coef != 1.0f) scale_grads(params, coef);
   return norm;
 }
 

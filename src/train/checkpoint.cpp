@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "backend/backend.h"
@@ -13,6 +14,7 @@
 #include "io/atomic_file.h"
 #include "io/hf_weights.h"
 #include "io/safetensors.h"
+#include "train/sharded_state.h"
 #include "train/trainer_record.h"
 
 namespace bb {
@@ -25,14 +27,77 @@ namespace {
 
 const char* kManifest = "manifest.json";
 
-// The completeness marker, written last: the step and each file's size. A folder without it,
-// or whose files differ from it, is a write that did not finish.
-void write_manifest(const std::string& dir, int64_t optimizer_steps) {
+// The completeness marker, written last: the step and each file's size (and under ZeRO-1
+// the shards' layout). A folder without it, or whose files differ from it, is a write that
+// did not finish.
+void write_manifest(const std::string& dir, int64_t optimizer_steps, const std::vector<std::string>& names,
+                    const json& zero) {
   json files = json::object();
-  for (const char* f : {"model.safetensors", "optimizer.safetensors", "trainer.json"})
-    files[f] = static_cast<int64_t>(fs::file_size(fs::path(dir) / f));
+  for (const std::string& f : names) {
+    std::error_code ec;
+    const auto size = fs::file_size(fs::path(dir) / f, ec);
+    if (ec)
+      throw FormatError(fmt::format("{}/{} is not there to complete the checkpoint{}", dir, f,
+                                    zero.is_null() ? "" : ": under dist.zero=1 every rank writes its shard into "
+                                                          "out_dir, which must be one folder that all ranks share"));
+    files[f] = static_cast<int64_t>(size);
+  }
   json m = {{"format", "bigbatch checkpoint"}, {"optimizer_steps", optimizer_steps}, {"files", files}};
+  if (!zero.is_null()) m["zero"] = zero;
   write_text_atomic(dir + "/" + kManifest, m.dump(2) + "\n");
+}
+
+void write_trainer_record(const std::string& dir, const Optimizer& opt, const Trainer& trainer,
+                          const std::string& config_yaml) {
+  json j = {{"optimizer_steps", opt.steps()},
+            {"skipped_steps", trainer.skipped_steps()},
+            {"cursor", trainer.samples_done()},
+            {"loss_scale", trainer.scaler().scale()},
+            {"clean_steps", trainer.scaler().clean_steps()},
+            {"config", config_yaml}};
+  write_text_atomic(dir + "/trainer.json", j.dump(2) + "\n");
+}
+
+// Runs f on this rank and tells every rank whether it failed on any: this rank's own error
+// is rethrown, another rank's becomes an Error, so no rank goes on with a half checkpoint.
+void on_every_rank(Communicator& comm, const std::function<void()>& f, const std::string& what) {
+  std::exception_ptr err;
+  try {
+    f();
+  } catch (...) {
+    err = std::current_exception();
+  }
+  int64_t failed = err ? 1 : 0;
+  comm.allreduce_sum(&failed, 1);
+  if (err) std::rethrow_exception(err);
+  if (failed) throw Error(fmt::format("another rank failed to {}; the previous checkpoint stays", what));
+}
+
+// ZeRO-1: rank 0 prepares the folder, every rank writes its shard, rank 0 completes it.
+void save_sharded_checkpoint(const std::string& dir, const Module& model, Optimizer& opt, const Trainer& trainer,
+                             const std::string& config_yaml) {
+  Communicator& comm = trainer.comm();
+  const std::string tmp = dir + ".tmp";
+  const bool lead = comm.rank() == 0;
+  on_every_rank(comm, [&] {
+    if (!lead) return;
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+  }, "prepare " + tmp);
+  on_every_rank(comm, [&] { save_safetensors(tmp + "/" + shard_file_name(comm.rank(), comm.size()), opt.state()); },
+                "write its optimizer shard into " + tmp);
+  on_every_rank(comm, [&] {
+    if (!lead) return;
+    const json layout = shard_layout(opt.params(), trainer.options().bucket_bytes, comm.size());
+    save_safetensors(tmp + "/model.safetensors", model.named_parameters());
+    write_trainer_record(tmp, opt, trainer, config_yaml);
+    std::vector<std::string> files = {"model.safetensors", "trainer.json"};
+    for (const std::string& f : shard_files(layout)) files.push_back(f);
+    write_manifest(tmp, opt.steps(), files, layout);
+    fsync_dir(tmp);
+    replace_dir_atomic(tmp, dir);
+    fs::remove_all(dir + ".old");
+  }, "complete the checkpoint " + dir);
 }
 
 }  // namespace
@@ -66,19 +131,15 @@ bool checkpoint_exists(const std::string& dir) { return !find_checkpoint(dir).em
 
 void save_checkpoint(const std::string& dir, const Module& model, Optimizer& opt,
                      const Trainer& trainer, const std::string& config_yaml) {
+  if (trainer.options().zero && trainer.comm().size() > 1)
+    return save_sharded_checkpoint(dir, model, opt, trainer, config_yaml);
   const std::string tmp = dir + ".tmp";
   fs::remove_all(tmp);  // a write that was killed; never read as a checkpoint
   fs::create_directories(tmp);
   save_safetensors(tmp + "/model.safetensors", model.named_parameters());
   save_safetensors(tmp + "/optimizer.safetensors", opt.state());
-  json j = {{"optimizer_steps", opt.steps()},
-            {"skipped_steps", trainer.skipped_steps()},
-            {"cursor", trainer.samples_done()},
-            {"loss_scale", trainer.scaler().scale()},
-            {"clean_steps", trainer.scaler().clean_steps()},
-            {"config", config_yaml}};
-  write_text_atomic(tmp + "/trainer.json", j.dump(2) + "\n");
-  write_manifest(tmp, opt.steps());
+  write_trainer_record(tmp, opt, trainer, config_yaml);
+  write_manifest(tmp, opt.steps(), {"model.safetensors", "optimizer.safetensors", "trainer.json"}, json());
   fsync_dir(tmp);
   replace_dir_atomic(tmp, dir);  // one complete checkpoint exists at every moment
   fs::remove_all(dir + ".old");  // left by a swap without RENAME_EXCHANGE, now superseded
@@ -103,13 +164,18 @@ CheckpointInfo load_checkpoint(const std::string& dir, Module& model, Optimizer&
       require_finite(t, name, dir + "/model.safetensors");  // a damaged file must not resume as NaN
       backend_for(p.device()).cast(t, p);  // copy into the existing parameter
     }
-    SafetensorsFile state(dir + "/optimizer.safetensors");
-    NamedTensors st;
-    for (const std::string& n : state.names()) {
-      st.emplace_back(n, state.get(n, Category::Workspace));
-      require_finite(st.back().second, n, dir + "/optimizer.safetensors");
+    const json manifest = json::parse(read_text_file(dir + "/" + kManifest));
+    if (manifest.contains("zero")) {
+      load_sharded_state(dir, manifest["zero"], opt);  // on any number of ranks, sharded or not
+    } else {
+      SafetensorsFile state(dir + "/optimizer.safetensors");
+      NamedTensors st;
+      for (const std::string& n : state.names()) {
+        st.emplace_back(n, state.get(n, Category::Workspace));
+        require_finite(st.back().second, n, dir + "/optimizer.safetensors");
+      }
+      opt.load_state(st);
     }
-    opt.load_state(st);
     opt.set_steps(info.optimizer_steps);
     trainer.restore(info.cursor, info.skipped_steps, info.loss_scale, info.clean_steps);
     return info;

@@ -126,7 +126,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"sample.top_k", "int", "sample among the k likeliest tokens (0: all)"}, &c.sample.top_k},
       {{"dist.bucket_mb", "float", "data parallel (mpirun): MiB of gradients summed as one message, sent as soon as the last micro-batch's backward completes them"}, &c.dist.bucket_mb},
       {{"dist.timeout_s", "float", "data parallel: seconds a rank may stay silent before the job ends naming it"}, &c.dist.timeout_s},
-      {{"dist.zero", "int", "data parallel: 0 (every rank holds the optimizer state) or 1 (ZeRO-1: not yet available)"}, &c.dist.zero},
+      {{"dist.zero", "int", "data parallel: 0 (every rank holds the whole optimizer state) or 1 (ZeRO-1: each rank holds 1/N of it and updates its shard of the weights)"}, &c.dist.zero},
       {{"out_dir", "string", "run folder: metrics.jsonl, model, checkpoint"}, &c.out_dir},
       {{"report", "bool", "write out_dir/report.html (loss, memory and speed plots) at each checkpoint and at the end"}, &c.report},
   };
@@ -237,9 +237,8 @@ void validate(const RunConfig& c) {
   if (!(c.dist.bucket_mb > 0 && c.dist.bucket_mb <= 4096))
     throw ConfigError(fmt::format("dist.bucket_mb must lie in (0, 4096], got {}", c.dist.bucket_mb));
   if (!(c.dist.timeout_s > 0)) throw ConfigError(fmt::format("dist.timeout_s must be positive, got {}", c.dist.timeout_s));
-  if (c.dist.zero != 0)
-    throw ConfigError(fmt::format("dist.zero={} is not available: ZeRO-1 sharding is not implemented yet (use 0)",
-                                  c.dist.zero));
+  if (c.dist.zero != 0 && c.dist.zero != 1)
+    throw ConfigError(fmt::format("dist.zero must be 0 or 1, got {}", c.dist.zero));
   require_positive(c.train.grad_accum_steps, "train.grad_accum_steps");
   require_positive(c.train.steps, "train.steps");
   if (!(c.train.lr > 0)) throw ConfigError(fmt::format("train.lr must be positive, got {}", c.train.lr));

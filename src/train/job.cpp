@@ -36,8 +36,18 @@ LossFn lm_loss(const CausalLM& model) {
   return [&model](const Batch& b, const Context& ctx, int64_t* count) { return batch_loss(model, b, ctx, count); };
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& model) {
+std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& model, int rank, int ranks) {
   auto groups = default_param_groups(model.named_parameters());
+  if (cfg.dist.zero == 1 && ranks > 1) {
+    // ZeRO-1: this rank keeps state for, and updates, its pieces of the buckets only.
+    std::vector<int64_t> numels;
+    for (const ParamGroup& g : groups) numels.push_back(g.param.numel());
+    const auto pieces = zero_pieces(numels, make_trainer_options(cfg).bucket_bytes, rank, ranks);
+    for (size_t i = 0; i < groups.size(); ++i) {
+      groups[i].offset = pieces[i].offset;
+      groups[i].length = pieces[i].length;
+    }
+  }
   if (cfg.train.optimizer == "sgd")
     return std::make_unique<SGD>(groups, SGDOptions{static_cast<float>(cfg.train.momentum),
                                                     static_cast<float>(cfg.train.weight_decay), false});
@@ -71,6 +81,7 @@ TrainerOptions make_trainer_options(const RunConfig& cfg) {
   o.precision = parse_precision(cfg.train.precision);
   o.seed = static_cast<uint64_t>(cfg.train.seed);
   o.bucket_bytes = static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20));
+  o.zero = cfg.dist.zero == 1;
   return o;
 }
 
@@ -210,7 +221,7 @@ std::unique_ptr<Job> build_job(const RunConfig& cfg, JobData data, Communicator&
   }
   RunConfig sched_cfg = cfg;
   sched_cfg.train.steps = job->total_steps;  // the schedule spans the whole run
-  job->optimizer = make_optimizer(cfg, *job->model);
+  job->optimizer = make_optimizer(cfg, *job->model, job->comm->rank(), job->comm->size());
   job->schedule = make_schedule(sched_cfg);
   TrainerOptions o = make_trainer_options(cfg);
   o.sample_slots = job->block_size;

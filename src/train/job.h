@@ -78,7 +78,9 @@ std::unique_ptr<CausalLM> make_causal_lm(const RunConfig& cfg, Device device = D
 
 // The loss function the trainer calls for a language model.
 LossFn lm_loss(const CausalLM& model);
-std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& model);
+// The optimizer of cfg.train.optimizer; with dist.zero=1, over the pieces that `rank` of
+// `ranks` owns (dist/grad_sync.h).
+std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, const Module& model, int rank = 0, int ranks = 1);
 Schedule make_schedule(const RunConfig& cfg);
 // train.lr after train.lr_scaling: lr * (B_eff / B_ref) (linear) or its square root (sqrt).
 double scaled_lr(const RunConfig& cfg);

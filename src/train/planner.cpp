@@ -199,7 +199,8 @@ MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work) {
   {
     // The run's own model: model.init's shapes, LoRA and checkpointing as configured.
     std::unique_ptr<CausalLM> model = make_causal_lm(cfg, Device::Meta);
-    std::unique_ptr<Optimizer> opt = make_optimizer(cfg, *model);
+    // Rank 0 of the run's ranks: under ZeRO-1 its share of the optimizer state.
+    std::unique_ptr<Optimizer> opt = make_optimizer(cfg, *model, 0, world().size());
     MetaTokens data(std::min(cfg.model.block_size, model->max_positions()));
     SingleProcess comm;
     Trainer trainer(lm_loss(*model), *opt, data, make_schedule(cfg), make_trainer_options(cfg), comm);

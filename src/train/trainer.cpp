@@ -23,8 +23,21 @@ Trainer::Trainer(LossFn loss, Optimizer& opt, const Dataset& data, Schedule sche
   if (comm.size() > 1) {
     if (o.sample_slots <= 0) throw Error("data parallel training needs the samples' slot count (TrainerOptions)");
     std::vector<Tensor> params;
-    for (const ParamGroup& p : opt.params()) params.push_back(p.param);
-    sync_ = std::make_unique<GradSync>(comm, std::move(params), o.bucket_bytes);
+    std::vector<int64_t> numels;
+    for (const ParamGroup& p : opt.params()) {
+      params.push_back(p.param);
+      numels.push_back(p.param.numel());
+    }
+    // The optimizer must update exactly the elements whose sums this rank will hold.
+    const auto pieces = zero_pieces(numels, o.bucket_bytes, comm.rank(), comm.size());
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const ParamGroup& g = opt.params()[i];
+      const bool matches = o.zero ? g.offset == pieces[i].offset && g.updated() == pieces[i].length : g.length < 0;
+      if (!matches)
+        throw Error(fmt::format("the optimizer's range of '{}' is not the one {} needs (make_optimizer with the "
+                                "ranks)", g.name, o.zero ? "ZeRO-1" : "plain data parallel"));
+    }
+    sync_ = std::make_unique<GradSync>(comm, std::move(params), o.bucket_bytes, o.zero);
   }
 }
 
@@ -62,8 +75,9 @@ void Trainer::apply_gradients(StepResult& r) {
   r.skipped = !finite_ || r.tokens == 0;
   PhaseScope phase(Phase::kOptimizer);
   if (!r.skipped) {
-    r.grad_norm = clip_grad_norm(opt_.params(), opt_o_.grad_clip);
+    r.grad_norm = clip_gradients();
     opt_.step(r.lr);
+    if (opt_o_.zero && sync_) sync_->gather_params();  // each rank updated its shard only
   } else {
     ++skipped_;                              // weights and optimizer state untouched
   }
@@ -140,15 +154,31 @@ bool Trainer::finish_gradients(int64_t tokens) {
   const float inv =
       tokens > 0 ? 1.0f / (static_cast<float>(tokens) * scaler_.scale() * prescale_) : 0.0f;
   if (sync_) sync_->finish();
-  bool overflow = false;
+  scale_grads(opt_.params(), inv);  // under ZeRO-1, this rank's pieces: the rest is partial sums
+  if (!scaler_.enabled()) return true;
+  int64_t overflow = 0;
   for (const ParamGroup& p : opt_.params()) {
     Tensor g = p.param.grad();
-    if (!g.defined()) continue;
-    Backend& k = backend_for(g.device());
-    k.scale_add(g, inv, Tensor(), g);
-    if (scaler_.enabled()) overflow = overflow || k.has_nonfinite(g);
+    if (g.defined() && p.updated() > 0 && backend_for(g.device()).has_nonfinite(p.part(g))) {
+      overflow = 1;
+      break;
+    }
   }
-  return !overflow;
+  // Plain data parallel: every rank holds the same sums, so the verdicts agree already.
+  if (opt_o_.zero) comm_.allreduce_sum(&overflow, 1);
+  return overflow == 0;
+}
+
+float Trainer::clip_gradients() {
+  if (!opt_o_.zero) return clip_grad_norm(opt_.params(), opt_o_.grad_clip);
+  // Each rank holds the summed gradients of its shard only: the global norm is the sum of
+  // every rank's squares.
+  double squares = grad_sum_squares(opt_.params());
+  comm_.allreduce_sum(&squares, 1);
+  const float norm = static_cast<float>(std::sqrt(squares));
+  const float coef = clip_coefficient(norm, opt_o_.grad_clip);
+  if (coef != 1.0f) scale_grads(opt_.params(), coef);
+  return norm;
 }
 
 void Trainer::restore(int64_t cursor, int64_t skipped, float scale, int64_t clean_steps) {

@@ -34,6 +34,10 @@ struct TrainerOptions {
   // Data parallel: buckets leave during the last backward (true), or all after it (the
   // benchmark's baseline that shows what the overlap hides).
   bool overlap = true;
+  // ZeRO-1 (dist.zero=1): the optimizer's groups cover this rank's pieces (zero_pieces);
+  // gradients are reduce-scattered, the norm and overflow verdict summed over ranks, and the
+  // updated weights all-gathered.
+  bool zero = false;
 };
 
 struct StepResult {
@@ -74,6 +78,7 @@ class Trainer {
   // statistics into its running statistics here).
   void on_window_end(std::function<void()> fn) { window_end_ = std::move(fn); }
   const TrainerOptions& options() const { return opt_o_; }
+  Communicator& comm() const { return comm_; }
   void set_dropout(bool on) { opt_o_.dropout = on; }
 
  private:
@@ -83,6 +88,7 @@ class Trainer {
   float prescale_ = 1;  // power of two near 1 / (tokens in the window): see accumulate_window
   std::function<void()> window_end_;
   bool finish_gradients(int64_t tokens);  // sync, normalise, unscale, check; false = overflow
+  float clip_gradients();                 // the global norm before clipping
 
   LossFn loss_;
   Optimizer& opt_;

@@ -107,7 +107,7 @@ std::unique_ptr<VisionJob> make_vision_job(const RunConfig& cfg) {
       cfg.vision.epochs > 0 ? steps_for_epochs(cfg.vision.epochs, s.count, effective_batch(cfg)) : cfg.train.steps;
   RunConfig sched_cfg = cfg;
   sched_cfg.train.steps = job->total_steps;  // the schedule spans the whole run
-  job->optimizer = make_optimizer(sched_cfg, *job->model);
+  job->optimizer = make_optimizer(sched_cfg, *job->model, job->comm->rank(), job->comm->size());
   job->schedule = make_schedule(sched_cfg);
   job->loader = std::make_unique<PrefetchDataset>(*job->data.train, 2);
   const ImageClassifier& model = *job->model;

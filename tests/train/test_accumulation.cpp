@@ -121,8 +121,7 @@ struct Recorder : Optimizer {
     norms.push_back(static_cast<float>(std::sqrt(s)));
     lrs.push_back(lr);
   }
-  NamedTensors state() override { return {}; }
-  void load_state(const NamedTensors&) override {}
+  std::vector<StateSlot> slots() override { return {}; }
 };
 
 TEST(Accumulation, ScheduleAndClippingHappenOncePerOptimizerStep) {
