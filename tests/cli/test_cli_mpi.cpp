@@ -115,6 +115,48 @@ TEST(CliMpi, ThreeRanksResumeARunOfOneRank) {
   EXPECT_LE(max_relative_difference(cut, whole), 1e-5);
 }
 
+// ZeRO-1: every rank writes its shard of the optimizer state and the manifest lists them; the
+// run resumes bit-identically on the same ranks and continues on 3 ranks, on one rank without
+// ZeRO, and from a plain data-parallel checkpoint; a missing shard makes no checkpoint.
+TEST(CliMpi, ZeroCheckpointsAreShardedAndResumeOnAnyRanks) {
+  const std::string whole = out_dir("zwhole"), cut = out_dir("zcut"), three = out_dir("zthree"), one = out_dir("zone"),
+                    plain = out_dir("zplain"), torn = out_dir("ztorn");
+  // SGD with momentum (kRun): its momentum buffers are the sharded state.
+  const std::string args = "train " + kRun + "train.steps=6 train.checkpoint_every=0 dist.bucket_mb=0.02 ";
+  ASSERT_EQ(mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + whole).code, 0);
+  CliResult a = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + cut + " --stop-after 3");
+  ASSERT_EQ(a.code, 0) << a.output;
+  const std::string ckpt = cut + "/checkpoint";
+  EXPECT_TRUE(fs::exists(ckpt + "/optimizer-rank-0-of-2.safetensors"));
+  EXPECT_TRUE(fs::exists(ckpt + "/optimizer-rank-1-of-2.safetensors"));
+  EXPECT_FALSE(fs::exists(ckpt + "/optimizer.safetensors"));
+  const std::string manifest = read_file(ckpt + "/manifest.json");
+  EXPECT_NE(manifest.find("\"zero\""), std::string::npos) << manifest;
+  for (const std::string& d : {three, one, torn}) fs::copy(cut, d, fs::copy_options::recursive);
+
+  CliResult b = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + cut + " --resume");
+  ASSERT_EQ(b.code, 0) << b.output;
+  EXPECT_TRUE(same_bytes(whole + "/model.safetensors", cut + "/model.safetensors"));
+  // 12 sequences a step throughout: 2 x 3 x 2, then 3 x 2 x 2, or 1 x 6 x 2.
+  CliResult c = mpirun_cli(3, args + "dist.zero=1 train.grad_accum_steps=2 out_dir=" + three + " --resume");
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_LE(max_relative_difference(three, whole), 1e-5);
+  CliResult d = run_cli(args + "train.grad_accum_steps=6 out_dir=" + one + " --resume");
+  ASSERT_EQ(d.code, 0) << d.output;
+  EXPECT_LE(max_relative_difference(one, whole), 1e-5);
+
+  // Plain data parallel stops, ZeRO-1 resumes its whole state sharded; the same run as ZeRO's.
+  ASSERT_EQ(mpirun_cli(2, args + "train.grad_accum_steps=3 out_dir=" + plain + " --stop-after 3").code, 0);
+  CliResult e = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + plain + " --resume");
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_LE(max_relative_difference(plain, whole), 1e-5);
+
+  fs::remove(torn + "/checkpoint/optimizer-rank-1-of-2.safetensors");
+  CliResult f = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + torn + " --resume");
+  EXPECT_NE(f.code, 0) << f.output;
+  EXPECT_NE(f.output.find("no complete checkpoint"), std::string::npos) << f.output;
+}
+
 TEST(CliMpi, PlanRunsOnRankZeroAndSaysItIsPerRank) {
   CliResult r = mpirun_cli(2, "plan --memory 8GiB model.n_layer=1 model.n_embd=32 model.n_head=2 model.block_size=32 "
                               "train.micro_batch_size=2 train.grad_accum_steps=2 --precisions fp32 --checkpointing none");
