@@ -72,10 +72,14 @@ int run_plan(const PlanArgs& a) {
   fmt::print("plan for an effective batch of {} sequences of {} tokens in {} (fixed process overhead {}):\n",
              plan.effective_batch, cfg.model.block_size, format_bytes(budget),
              format_bytes(plan.overhead));
-  if (ranks > 1)
+  if (ranks > 1) {
     fmt::print("  per rank of {}: {} sequences a step in all; each rank also holds up to {} of gradient buckets "
                "(dist.bucket_mb, and half of it for the ring), not in the figures below\n",
                ranks, plan.effective_batch * ranks, format_bytes(static_cast<int64_t>(1.5 * cfg.dist.bucket_mb * (1 << 20))));
+    fmt::print("  optimizer: {}\n", cfg.dist.zero == 1
+                                         ? fmt::format("rank 0's shard, 1/{} of the state (ZeRO-1, dist.zero=1)", ranks)
+                                         : "the whole state, held by every rank (dist.zero=1 shards it)");
+  }
   fmt::print("{}", format_plan(plan, budget));
   return plan.best >= 0 ? 0 : 1;
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "run_cli.h"
@@ -157,14 +158,31 @@ TEST(CliMpi, ZeroCheckpointsAreShardedAndResumeOnAnyRanks) {
   EXPECT_NE(f.output.find("no complete checkpoint"), std::string::npos) << f.output;
 }
 
+// The optimizer column of a plan's first row ("... |     params      grads  optimizer ..."), in bytes.
+double optimizer_column(const std::string& plan) {
+  const size_t row = plan.find("\n    1 ");
+  std::istringstream in(plan.substr(plan.find('|', row) + 1));
+  double value = 0;
+  std::string unit;
+  for (int field = 0; field < 3; ++field) in >> value >> unit;
+  return value * (unit == "GiB" ? 1 << 30 : unit == "MiB" ? 1 << 20 : unit == "KiB" ? 1 << 10 : 1);
+}
+
 TEST(CliMpi, PlanRunsOnRankZeroAndSaysItIsPerRank) {
-  CliResult r = mpirun_cli(2, "plan --memory 8GiB model.n_layer=1 model.n_embd=32 model.n_head=2 model.block_size=32 "
-                              "train.micro_batch_size=2 train.grad_accum_steps=2 --precisions fp32 --checkpointing none");
+  const std::string args = "plan --memory 8GiB model.n_layer=1 model.n_embd=128 model.n_head=2 model.block_size=32 "
+                           "train.micro_batch_size=2 train.grad_accum_steps=2 --precisions fp32 --checkpointing none ";
+  CliResult r = mpirun_cli(2, args);
   ASSERT_EQ(r.code, 0) << r.output;
   const size_t at = r.output.find("per rank of 2: 8 sequences a step in all");
   EXPECT_NE(at, std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("plan for an effective batch", r.output.find("plan for an effective batch") + 1),
             std::string::npos) << "printed once, by rank 0\n" << r.output;
+  // The planner knows ZeRO-1: rank 0's optimizer state is half of the whole.
+  CliResult z = mpirun_cli(2, args + "dist.zero=1");
+  ASSERT_EQ(z.code, 0) << z.output;
+  EXPECT_NE(z.output.find("optimizer: rank 0's shard, 1/2 of the state"), std::string::npos) << z.output;
+  const double whole = optimizer_column(r.output), shard = optimizer_column(z.output);
+  EXPECT_NEAR(shard / whole, 0.5, 0.02) << r.output << z.output;
 }
 
 // The pid of the bigbatch process that is rank `rank` of a running mpirun (Open MPI puts
