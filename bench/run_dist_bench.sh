@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data parallel against one process on the same cores: a GPT-2 (6 layers, 384 wide, 256
 # tokens, 13.9M parameters, 53 MiB of gradients) at an effective batch of 16 sequences:
-#   1 rank x 2 threads x K=4   against   2 ranks x 1 thread x K=2 (buckets overlapped or not),
+#   1 rank x 2 threads x K=4   against   2 ranks x 1 thread x K=2 (buckets overlapped or not,
+#   and with ZeRO-1's sharded optimizer state),
 # then the two ranks in two network namespaces over a veth pair shaped by netem (RATE, DELAY),
 # where the link is slow enough that overlap and K matter. Each configuration runs REPEATS
 # times, alternating; each line is one run's JSON (bench/dist_bench.cpp). Needs root for the
@@ -27,6 +28,7 @@ for i in $(seq "$repeats"); do
   run "1 rank x 2 threads, K=4" OMP_NUM_THREADS=2 $bin $common --accum 4
   run "2 ranks x 1 thread, K=2, overlapped" OMP_NUM_THREADS=1 $mpi -np 2 $bin $common --accum 2
   run "2 ranks x 1 thread, K=2, after the backward" OMP_NUM_THREADS=1 $mpi -np 2 $bin $common --accum 2 --overlap 0
+  run "2 ranks x 1 thread, K=2, overlapped, ZeRO-1" OMP_NUM_THREADS=1 $mpi -np 2 $bin $common --accum 2 --zero 1
 done
 bash scripts/netns_hosts.sh up "$rate" "$delay"
 for i in $(seq "$repeats"); do
