@@ -1,7 +1,8 @@
 // Training checkpoints: everything needed to continue a run bit for bit (weights, optimizer
 // state, step counters, loss scale, data cursor). Written at optimizer-step boundaries into
 // "<dir>.tmp", completed by manifest.json, and swapped in for the previous checkpoint in one
-// step (docs/notes/crash-safety.md).
+// step (docs/notes/crash-safety.md). Under ZeRO-1 over several ranks every rank calls
+// save_checkpoint and writes its shard of the optimizer state (train/sharded_state.h).
 #pragma once
 #include <string>
 
