@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "run_cli.h"
 #include "spawn_cli.h"
 #include "io/safetensors.h"
@@ -121,7 +123,7 @@ TEST(CliMpi, ThreeRanksResumeARunOfOneRank) {
 // ZeRO, and from a plain data-parallel checkpoint; a missing shard makes no checkpoint.
 TEST(CliMpi, ZeroCheckpointsAreShardedAndResumeOnAnyRanks) {
   const std::string whole = out_dir("zwhole"), cut = out_dir("zcut"), three = out_dir("zthree"), one = out_dir("zone"),
-                    plain = out_dir("zplain"), torn = out_dir("ztorn");
+                    plain = out_dir("zplain"), torn = out_dir("ztorn"), bent = out_dir("zbent");
   // SGD with momentum (kRun): its momentum buffers are the sharded state.
   const std::string args = "train " + kRun + "train.steps=6 train.checkpoint_every=0 dist.bucket_mb=0.02 ";
   ASSERT_EQ(mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + whole).code, 0);
@@ -133,7 +135,7 @@ TEST(CliMpi, ZeroCheckpointsAreShardedAndResumeOnAnyRanks) {
   EXPECT_FALSE(fs::exists(ckpt + "/optimizer.safetensors"));
   const std::string manifest = read_file(ckpt + "/manifest.json");
   EXPECT_NE(manifest.find("\"zero\""), std::string::npos) << manifest;
-  for (const std::string& d : {three, one, torn}) fs::copy(cut, d, fs::copy_options::recursive);
+  for (const std::string& d : {three, one, torn, bent}) fs::copy(cut, d, fs::copy_options::recursive);
 
   CliResult b = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + cut + " --resume");
   ASSERT_EQ(b.code, 0) << b.output;
@@ -156,6 +158,23 @@ TEST(CliMpi, ZeroCheckpointsAreShardedAndResumeOnAnyRanks) {
   CliResult f = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + torn + " --resume");
   EXPECT_NE(f.code, 0) << f.output;
   EXPECT_NE(f.output.find("no complete checkpoint"), std::string::npos) << f.output;
+
+  // A manifest whose pieces overlap (rank 1's first piece made rank 0's) is named, not read.
+  nlohmann::json m = nlohmann::json::parse(read_file(bent + "/checkpoint/manifest.json"));
+  m["zero"]["shards"][1]["pieces"][0] = m["zero"]["shards"][0]["pieces"][0];
+  std::ofstream(bent + "/checkpoint/manifest.json") << m.dump();
+  CliResult g = mpirun_cli(2, args + "dist.zero=1 train.grad_accum_steps=3 out_dir=" + bent + " --resume");
+  EXPECT_NE(g.code, 0) << g.output;
+  EXPECT_NE(g.output.find("manifest.json: the shard pieces of"), std::string::npos) << g.output;
+}
+
+TEST(CliMpi, ZeroValuesAndVerifyUnderZeroAreRefused) {
+  CliResult a = run_cli("train " + kRun + "train.steps=1 dist.zero=2 out_dir=" + out_dir("zbad"));
+  EXPECT_EQ(a.code, 1) << a.output;
+  EXPECT_NE(a.output.find("dist.zero must be 0 or 1, got 2"), std::string::npos) << a.output;
+  CliResult b = mpirun_cli(2, "verify " + kRun + "train.grad_accum_steps=2 dist.zero=1");
+  EXPECT_NE(b.code, 0) << b.output;
+  EXPECT_NE(b.output.find("verify with dist.zero=0"), std::string::npos) << b.output;
 }
 
 // The optimizer column of a plan's first row ("... |     params      grads  optimizer ..."), in bytes.
