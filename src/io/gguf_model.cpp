@@ -15,11 +15,7 @@ namespace bb::gguf {
 
 namespace {
 
-struct Mapped {
-  std::string name;         // llama.cpp's, "" to leave the tensor out
-  bool transpose = false;   // GPT-2 Conv1D (in, out) -> (out, in)
-  int64_t rope_heads = 0;   // > 0: permute rows for GGML's RoPE over this many heads
-};
+using Mapped = GgufPlace;
 
 const std::map<std::string, std::string> kGpt2Block = {
     {"ln_1.weight", "attn_norm.weight"},         {"ln_1.bias", "attn_norm.bias"},
@@ -77,13 +73,6 @@ Mapped map_llama(const std::string& name, const LlamaConfig& c) {
   return {"?"};
 }
 
-std::vector<float> transposed(const std::vector<float>& w, int64_t rows, int64_t cols) {
-  std::vector<float> t(w.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = w[r * cols + c];
-  return t;
-}
-
 // The encoding the converter would give this tensor (see the header).
 TensorType type_for(const std::string& name, const Shape& shape, TensorType type) {
   if (shape.ndim() < 2 || name == "position_embd.weight") return TensorType::F32;
@@ -130,6 +119,28 @@ void add_hyperparameters(Writer& w, const CausalLM& model) {
 
 }  // namespace
 
+std::vector<float> transposed(const std::vector<float>& w, int64_t rows, int64_t cols) {
+  std::vector<float> t(w.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) t[c * rows + r] = w[r * cols + c];
+  return t;
+}
+
+GgufPlace gguf_place(const CausalLM& model, const std::string& hf_name) {
+  const auto* llama = dynamic_cast<const Llama*>(&model);
+  return llama ? map_llama(hf_name, llama->config()) : map_gpt2(hf_name);
+}
+
+std::vector<float> unpermute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
+  const int64_t d = rows / heads, half = d / 2;
+  std::vector<float> out(w.size());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < half; ++j)
+        std::memcpy(&out[(h * d + i * half + j) * cols], &w[(h * d + 2 * j + i) * cols], cols * sizeof(float));
+  return out;
+}
+
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
   const int64_t d = rows / heads, half = d / 2;
   std::vector<float> out(w.size());
@@ -147,9 +158,8 @@ void add_model(Writer& w, const CausalLM& model, TensorType type, const std::str
   w.add("general.name", name);
   w.add("general.file_type", file_type(type));
   add_hyperparameters(w, model);
-  const auto* llama = dynamic_cast<const Llama*>(&model);
   for (const auto& [hf_name, t] : model.named_parameters()) {
-    const Mapped m = llama ? map_llama(hf_name, llama->config()) : map_gpt2(hf_name);
+    const Mapped m = gguf_place(model, hf_name);
     if (m.name.empty()) continue;
     if (m.name == "?")
       throw FormatError(fmt::format("tensor {} has no llama.cpp name in a {} GGUF", hf_name, arch));

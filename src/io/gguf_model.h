@@ -19,9 +19,23 @@ namespace bb::gguf {
 void add_model(Writer& w, const CausalLM& model, TensorType type, const std::string& name,
                std::vector<std::string>& notes);
 
+// Where a parameter of `model` (by its Hugging Face name) goes in a GGUF file: llama.cpp's
+// name ("" for a tensor left out, "?" for one without a name), whether it is transposed
+// (GPT-2's Conv1D) and, above 0, the heads its rows are permuted over (Llama's q and k).
+struct GgufPlace {
+  std::string name;
+  bool transpose = false;
+  int64_t rope_heads = 0;
+};
+GgufPlace gguf_place(const CausalLM& model, const std::string& hf_name);
+
 // Llama's q_proj or k_proj (heads * head_dim rows of `cols`) with each head's rows reordered
 // from Hugging Face's rotate-half pairing (i, i + d/2) to GGML's adjacent pairs (2i, 2i + 1):
 // convert_hf_to_gguf.py's LlamaModel.permute.
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols);
+// The inverse: GGML's layout back to Hugging Face's (reading a GGUF).
+std::vector<float> unpermute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols);
+// (rows, cols) row-major -> (cols, rows).
+std::vector<float> transposed(const std::vector<float>& w, int64_t rows, int64_t cols);
 
 }  // namespace bb::gguf

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/hf_gpt2.h"
+#include "io/gguf_import.h"
 #include "io/hf_llama.h"
 
 namespace bb {
@@ -26,6 +27,7 @@ std::string read_model_type(const std::string& dir) {
 }
 
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device, DType linear_dtype) {
+  if (is_gguf_path(dir)) return load_gguf_causal_lm(dir, device, linear_dtype);  // a llama.cpp file
   const std::string type = read_model_type(dir);
   if (type == "gpt2") return load_gpt2(dir, device, linear_dtype);
   if (type == "llama") return load_llama(dir, device, linear_dtype);

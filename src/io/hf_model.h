@@ -16,7 +16,8 @@ std::string read_model_type(const std::string& dir);
 // straight from its mapping). On Device::Meta only config.json and the safetensors headers
 // are read: the planner's shapes, counted as the CPU load would count them (mapped tensors at
 // their exact size, conversions as the buffers they allocate).
-// `linear_dtype` as in load_named_weights (bf16 for a frozen LoRA base).
+// `linear_dtype` as in load_named_weights (bf16 for a frozen LoRA base). A path ending in
+// .gguf is read as a GGUF file (io/gguf_import.h).
 std::unique_ptr<CausalLM> load_causal_lm(const std::string& dir, Device device = Device::CPU,
                                          DType linear_dtype = DType::F32);
 // Writes config.json and the weights, and generation_config.json. The special token ids come

@@ -64,7 +64,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"model.vocab_size", "int", "vocabulary size (257 for the byte tokenizer)"}, &c.model.vocab_size},
       {{"model.dropout", "float", "residual and embedding dropout"}, &c.model.dropout},
       {{"model.layer_norm_epsilon", "float", "gpt2: LayerNorm epsilon"}, &c.model.layer_norm_epsilon},
-      {{"model.init", "string", "Hugging Face model folder to start from (its config.json replaces model.*)"}, &c.model_init},
+      {{"model.init", "string", "Hugging Face model folder, or GGUF file (.gguf), to start from (its config replaces model.*)"}, &c.model_init},
       {{"model.intermediate_size", "int", "llama: MLP width (0: about 8/3 n_embd)"}, &c.llama.intermediate_size},
       {{"model.n_kv_head", "int", "llama: key/value heads (0: n_head)"}, &c.llama.n_kv_head},
       {{"model.rope_theta", "float", "llama: rotary embedding base"}, &c.llama.rope_theta},

@@ -13,6 +13,7 @@
 #include "data/instruct_dataset.h"
 #include "data/tokenizer_files.h"
 #include "io/atomic_file.h"
+#include "io/gguf_import.h"
 #include "io/hf_model.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
@@ -174,7 +175,10 @@ JobData load_job_data(const RunConfig& cfg) {
   JobData data;
   // model.init: its tokenizer files, when the folder has them.
   const std::string tokenizer_dir = tokenizer_source(cfg);
-  data.tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
+  // A GGUF file carries its tokenizer in its keys: the byte tokenizer is read from there,
+  // any other needs data.tokenizer (gguf_byte_tokenizer says so).
+  if (tokenizer_dir.empty() && is_gguf_path(cfg.model_init)) data.tokenizer = gguf_byte_tokenizer(cfg.model_init);
+  else data.tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
   {
     // The model's position limit caps the windows; its shapes alone tell it.
     UncountedMeta shapes_only;
