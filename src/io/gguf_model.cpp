@@ -131,24 +131,29 @@ GgufPlace gguf_place(const CausalLM& model, const std::string& hf_name) {
   return llama ? map_llama(hf_name, llama->config()) : map_gpt2(hf_name);
 }
 
-std::vector<float> unpermute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
+namespace {
+
+// Row i*half + j of each head in Hugging Face's layout is row 2j + i in GGML's.
+std::vector<float> move_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols, bool to_ggml) {
   const int64_t d = rows / heads, half = d / 2;
   std::vector<float> out(w.size());
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < 2; ++i)
-      for (int64_t j = 0; j < half; ++j)
-        std::memcpy(&out[(h * d + i * half + j) * cols], &w[(h * d + 2 * j + i) * cols], cols * sizeof(float));
+      for (int64_t j = 0; j < half; ++j) {
+        const int64_t hf = (h * d + i * half + j) * cols, gg = (h * d + 2 * j + i) * cols;
+        std::memcpy(&out[to_ggml ? gg : hf], &w[to_ggml ? hf : gg], cols * sizeof(float));
+      }
   return out;
 }
 
+}  // namespace
+
+std::vector<float> unpermute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
+  return move_rope_rows(w, heads, rows, cols, false);
+}
+
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
-  const int64_t d = rows / heads, half = d / 2;
-  std::vector<float> out(w.size());
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < 2; ++i)
-      for (int64_t j = 0; j < half; ++j)
-        std::memcpy(&out[(h * d + 2 * j + i) * cols], &w[(h * d + i * half + j) * cols], cols * sizeof(float));
-  return out;
+  return move_rope_rows(w, heads, rows, cols, true);
 }
 
 void add_model(Writer& w, const CausalLM& model, TensorType type, const std::string& name,
