@@ -1,9 +1,14 @@
 // LoRA against full fine-tuning of a GPT-2-124M-shaped model (12 layers, 12 heads, 768 wide,
 // vocabulary 50257, random weights), or (--model llama) of a Llama at TinyLlama-1.1B's shapes
 // (22 layers, 2048 wide, 32 heads over 4 kv heads, MLP 5632, vocabulary 32000; --layers cuts
-// it): tokens/s, model FLOP utilisation, peak resident memory and counted memory by category. One configuration per process (--mode lora or --mode full), so each peak RSS is
-// its own; bf16 compute, LoRA base weights in bf16 (--base-dtype), activation checkpointing
-// by --checkpointing (none, full, every:N, selective). Effective batch = mb x accum sequences.
+// it): tokens/s, model FLOP utilisation, peak resident memory and counted memory by category.
+// One configuration per process (--mode lora or --mode full), so each peak RSS is its own;
+// bf16 compute, LoRA base weights in fp32, bf16, q8_0 or q4_0 (--base-dtype), activation
+// checkpointing by --checkpointing (none, full, every:N, selective). Effective batch = mb x
+// accum sequences. --write-model DIR saves the random model as a bf16 Hugging Face folder and
+// exits; --init DIR trains from such a folder through the loader a user's run takes (each
+// tensor converted to the base dtype as it is read, the file mapped, never the whole model
+// in f32), so the peak RSS is a real load's.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +18,7 @@
 #include "core/process_memory.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
+#include "io/hf_model.h"
 #include "nn/lora.h"
 #include "optim/optimizer.h"
 #include "train/job.h"
@@ -33,7 +39,10 @@ int main(int argc, char** argv) {
   app.add_option("--r", r);
   app.add_option("--targets", targets, "adapted modules (default: c_attn for gpt2, q_proj|v_proj for llama)");
   app.add_option("--precision", precision, "fp32 or bf16 compute");
-  app.add_option("--base-dtype", base_dtype, "fp32 or bf16 frozen base weights (lora)");
+  app.add_option("--base-dtype", base_dtype, "fp32, bf16, q8_0 or q4_0 frozen base weights (lora)");
+  std::string write_dir, init_dir;
+  app.add_option("--write-model", write_dir, "save the random model (bf16 safetensors) in this folder and exit");
+  app.add_option("--init", init_dir, "load the model from this Hugging Face folder");
   app.add_option("--checkpointing", checkpointing);
   bool profile = false;
   bench::add_profile_option(app, profile);
@@ -51,14 +60,27 @@ int main(int argc, char** argv) {
   }
   if (targets.empty()) targets = llama ? "q_proj|v_proj" : "c_attn";
   const auto& [layers, heads, embd, vocab, seq, mb, accum, steps, warmup] = run;
+  const DType base = base_dtype == "bf16"   ? DType::BF16
+                     : base_dtype == "q8_0" ? DType::Q8_0
+                     : base_dtype == "q4_0" ? DType::Q4_0
+                                            : DType::F32;
   std::unique_ptr<CausalLM> owner;
-  if (llama)
+  if (!init_dir.empty())
+    owner = load_causal_lm(init_dir, Device::CPU, mode == "lora" ? base : DType::F32);
+  else if (llama)
     owner = std::make_unique<Llama>(LlamaConfig{.hidden_size = 2048, .intermediate_size = 5632, .num_hidden_layers = layers,
                                                 .num_attention_heads = 32, .num_key_value_heads = 4,
                                                 .vocab_size = vocab, .max_position_embeddings = seq},
                                     0);
   else
     owner = std::make_unique<GPT2>(run.config(), 0);
+  if (!write_dir.empty()) {
+    // Each f32 tensor is freed as its bf16 copy takes its place.
+    for (auto& [name, t] : owner->named_parameters()) owner->set_parameter(name, cast(t, DType::BF16));
+    save_causal_lm(write_dir, *owner, SpecialIds{});
+    fmt::print("wrote {}\n", write_dir);
+    return 0;
+  }
   CausalLM& model = *owner;
   model.set_checkpointing(CheckpointPolicy::parse(checkpointing));
   if (mode == "lora") {
@@ -66,7 +88,7 @@ int main(int argc, char** argv) {
     o.r = r;
     o.alpha = 2.0f * r;
     o.targets = split_target_modules(targets);
-    o.base_dtype = base_dtype == "bf16" ? DType::BF16 : DType::F32;
+    o.base_dtype = base;
     apply_lora(model, o);
   }
   AdamW opt(default_param_groups(model.named_parameters()), AdamWOptions{.weight_decay = 0.0f});
@@ -95,9 +117,7 @@ int main(int argc, char** argv) {
   const double flop_per_token = (mode == "full" ? 6.0 : 4.0) * matmul_params + 12.0 * layers * seq * embd;
   const double ceiling = bench::matmul_ceiling_gflops(precision == "bf16" ? DType::BF16 : DType::F32);
   nlohmann::json by_cat;
-  for (Category c : {Category::Parameters, Category::Gradients, Category::OptimizerState, Category::Activations,
-                     Category::Workspace})
-    by_cat[std::string(category_name(c))] = mem.peak[static_cast<size_t>(c)] / 1048576.0;
+  for (int c = 0; c < kNumCategories; ++c) by_cat[std::string(category_name(Category(c)))] = mem.peak[c] / 1048576.0;
   nlohmann::json out = {{"model", model_name}, {"targets", targets}, {"mode", mode}, {"precision", precision}, {"base_dtype", mode == "lora" ? base_dtype : "fp32"},
                         {"checkpointing", checkpointing}, {"mb", mb}, {"accum", accum}, {"seq", seq},
                         {"params_M", model.parameter_count() / 1e6}, {"trainable_M", trainable / 1e6},

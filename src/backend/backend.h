@@ -99,7 +99,8 @@ class Backend {
   // (same); c: f32 or bf16; bias: f32 or undefined.
   virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c,
                       const MatmulArgs& args) = 0;
-  // dst = src converted to dst's dtype (f32, bf16, f16).
+  // dst = src converted to dst's dtype (f32, bf16, f16); either side may also be block-quantized
+  // (q8_0, q4_0: quantize or dequantize, same element count).
   virtual void cast(const Tensor& src, const Tensor& dst) = 0;
   // out = a op b, where b's elements repeat over a's leading dims (b.numel() divides
   // a.numel()); all three the same float dtype, or b f32 with a bf16.

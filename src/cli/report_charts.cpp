@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <filesystem>
 #include <limits>
 
@@ -166,7 +167,8 @@ LineChart memory_chart(const RunRecord& run, const std::string& label, size_t in
   LineChart c{.id = fmt::format("memory-{}", index),
               .title = label.empty() ? "Memory of each step" : "Memory of each step: " + label,
               .x_label = "optimizer step", .y_label = "bytes", .y_units = AxisUnits::Bytes, .y_from_zero = true};
-  static const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"};
+  static const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"};
+  static_assert(std::size(colors) == kNumCategories, "a colour for each category");
   const nlohmann::json& prediction = run.header.contains("prediction") ? run.header["prediction"] : nlohmann::json();
   for (int cat = 0; cat < kNumCategories; ++cat) {
     const std::string name(category_name(Category(cat)));
@@ -177,6 +179,9 @@ LineChart memory_chart(const RunRecord& run, const std::string& label, size_t in
                            ? (*by)[name].get<double>() : kNaN;
       points.emplace_back(record_number(s, "step"), v);
     }
+    // Quantized weights only where a q8_0 / q4_0 base held some.
+    const bool held = std::any_of(points.begin(), points.end(), [](const auto& p) { return p.second > 0; });
+    if (Category(cat) == Category::QuantizedWeights && !held) continue;
     c.series.push_back({name, colors[cat], points});
     if (prediction.is_object() && prediction.contains("peak_by") && prediction["peak_by"].contains(name) &&
         prediction["peak_by"][name].get<double>() > 0)

@@ -8,6 +8,7 @@
 #include "io/atomic_dir.h"
 #include "io/hf_model.h"
 #include "io/peft.h"
+#include "nn/lora.h"
 
 namespace bb {
 
@@ -18,13 +19,20 @@ bool is_adapter_parameter(const std::string& name) {
 }
 
 // The frozen base the adapter trained on, as a plain model: the run's initial weights (in
-// lora.base_dtype when that is bf16), without the adapters.
+// lora.base_dtype when that is bf16; a q8_0 / q4_0 base as its dequantized values, which
+// safetensors can hold), without the adapters.
 void save_lora_base(const RunConfig& cfg, const Job& job, const std::string& dir) {
   RunConfig plain = cfg;
   plain.lora.r = 0;
   auto base = make_causal_lm(plain);
-  for (const auto& [name, t] : job.model->named_parameters())
-    if (!is_adapter_parameter(name)) base->set_parameter(name, t);
+  bool quantized = false;
+  for (const auto& [name, t] : job.model->named_parameters()) quantized = quantized || is_block_quantized(t.dtype());
+  if (quantized) {
+    for (const auto& [name, t] : base_weights(*job.model)) base->set_parameter(name, t);
+  } else {
+    for (const auto& [name, t] : job.model->named_parameters())
+      if (!is_adapter_parameter(name)) base->set_parameter(name, t);
+  }
   write_model_folder(dir, [&](const std::string& staging) {
     save_causal_lm(staging, *base, job.tokenizer->special());
     copy_tokenizer_files(cfg, staging);

@@ -23,6 +23,7 @@ std::string_view category_name(Category c) {
     case Category::OptimizerState: return "optimizer state";
     case Category::Activations: return "activations";
     case Category::Workspace: return "workspace";
+    case Category::QuantizedWeights: return "quantized weights";
   }
   return "?";
 }

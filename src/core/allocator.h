@@ -15,8 +15,10 @@
 
 namespace bb {
 
-enum class Category : uint8_t { Parameters, Gradients, OptimizerState, Activations, Workspace };
-inline constexpr int kNumCategories = 5;
+// QuantizedWeights: a frozen LoRA base held in q8_0 / q4_0 blocks, apart from the parameters so
+// that `plan` and the reports show what quantizing saved.
+enum class Category : uint8_t { Parameters, Gradients, OptimizerState, Activations, Workspace, QuantizedWeights };
+inline constexpr int kNumCategories = 6;
 std::string_view category_name(Category c);
 
 enum class Device : uint8_t { CPU, Meta };

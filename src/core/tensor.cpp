@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "core/block_quant.h"
 #include "core/error.h"
 
 namespace bb {
@@ -14,8 +15,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, Category category) {
+  // A block-quantized tensor is a matrix whose rows are whole blocks.
+  if (is_block_quantized(dtype) && (shape.ndim() == 0 || shape[shape.ndim() - 1] % kQuantBlock != 0))
+    throw ShapeError(fmt::format("a {} tensor needs rows of a multiple of {} values, got {}", dtype_name(dtype),
+                                 kQuantBlock, shape.str()));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(shape.numel() * dtype_size(dtype), category, device);
+  impl->storage = std::make_shared<Storage>(storage_bytes(dtype, shape.numel()), category, device);
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));
@@ -51,6 +56,8 @@ Tensor Tensor::from_floats(const Shape& shape, const std::vector<float>& values,
     case DType::I64:
       for (int64_t i = 0; i < n; ++i) t.data<int64_t>()[i] = static_cast<int64_t>(values[i]);
       break;
+    case DType::Q8_0:
+    case DType::Q4_0: quantize_blocks(dtype, values.data(), n, t.data<uint8_t>()); break;
   }
   return t;
 }
@@ -77,6 +84,10 @@ std::vector<float> Tensor::to_floats() const {
   if (is_meta()) throw ShapeError("a meta tensor has no values to read");
   int64_t n = numel();
   std::vector<float> out(n);
+  if (is_block_quantized(dtype())) {
+    dequantize_blocks(dtype(), data<uint8_t>(), n, out.data());
+    return out;
+  }
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype()) {
       case DType::F32: out[i] = data<float>()[i]; break;
@@ -84,6 +95,8 @@ std::vector<float> Tensor::to_floats() const {
       case DType::F16: out[i] = f16_to_f32(data<uint16_t>()[i]); break;
       case DType::I32: out[i] = static_cast<float>(data<int32_t>()[i]); break;
       case DType::I64: out[i] = static_cast<float>(data<int64_t>()[i]); break;
+      case DType::Q8_0:
+      case DType::Q4_0: break;  // decoded above
     }
   }
   return out;
@@ -119,6 +132,8 @@ Tensor Tensor::view(const std::vector<int64_t>& dims) const {
   if (s.numel() != numel())
     throw ShapeError(fmt::format("a view of {} as {} changes the element count", shape().str(),
                                  s.str()));
+  if (is_block_quantized(dtype()) && (s.ndim() == 0 || s[s.ndim() - 1] % kQuantBlock != 0))
+    throw ShapeError(fmt::format("a view of {} as {} splits its {}-value blocks", desc(), s.str(), kQuantBlock));
   Tensor t = detach();
   t.impl_->shape = s;
   return t;
@@ -129,7 +144,7 @@ Tensor Tensor::narrow_rows(int64_t start, int64_t count) const {
     throw ShapeError(fmt::format("rows [{}, {}) are outside {}", start, start + count, desc()));
   Tensor t = detach();
   int64_t row = shape().prod(1, ndim());
-  t.impl_->offset += start * row * dtype_size(dtype());
+  t.impl_->offset += storage_bytes(dtype(), start * row);
   t.impl_->shape[0] = count;
   return t;
 }

@@ -54,7 +54,7 @@ class Tensor {
   DType dtype() const { return impl_->dtype; }
   Device device() const { return impl_->storage->device(); }
   Category category() const { return impl_->storage->category(); }
-  size_t nbytes() const { return numel() * dtype_size(dtype()); }
+  size_t nbytes() const { return storage_bytes(dtype(), numel()); }
   bool is_meta() const { return device() == Device::Meta; }
 
   void* raw() const;  // nullptr on meta

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <set>
 
 #include "core/error.h"
@@ -18,6 +19,10 @@
 namespace bb {
 
 namespace {
+
+DType block_dtype(gguf::TensorType t) {
+  return t == gguf::TensorType::Q8_0 ? DType::Q8_0 : t == gguf::TensorType::Q4_0 ? DType::Q4_0 : DType::F32;
+}
 
 // An integer key in [1, limit], as JsonFields::size checks config.json's.
 int64_t size_key(const gguf::Reader& r, const std::string& key, int64_t limit) {
@@ -107,6 +112,7 @@ std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, Device de
   }
   NamedTensors weights;
   std::set<std::string> used;
+  const std::map<std::string, WeightLayout> lowered = lowerable_linear_weights(*model);
   for (const auto& [hf_name, p] : model->named_parameters()) {
     const gguf::GgufPlace place = gguf::gguf_place(*model, hf_name);
     if (place.name.empty() || place.name == "?")
@@ -119,6 +125,20 @@ std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, Device de
       throw FormatError(fmt::format("{}: tensor '{}' is {} but the model's {} needs {}", path, place.name,
                                     Shape(t->shape).str(), hf_name, Shape(shape).str()));
     used.insert(place.name);
+    // A frozen Linear weight already in the base's block format keeps its blocks: GGML stores
+    // a Linear (out, in) with blocks along in, which is the layout quantized_linear reads.
+    const bool keep_blocks = is_block_quantized(linear_dtype) && lowered.count(hf_name) && t->shape.size() == 2 &&
+                             block_dtype(t->type) == linear_dtype;
+    if (keep_blocks) {
+      Tensor w = Tensor::empty(Shape(t->shape), linear_dtype, device, Category::QuantizedWeights);
+      if (device != Device::Meta) {
+        const size_t row_bytes = storage_bytes(linear_dtype, t->shape[1]);
+        if (place.rope_heads > 0) gguf::unpermute_rope_rows(r.encoded(*t), place.rope_heads, t->shape[0], row_bytes, w.data<uint8_t>());
+        else std::memcpy(w.raw(), r.encoded(*t), w.nbytes());
+      }
+      weights.emplace_back(hf_name, std::move(w));
+      continue;
+    }
     if (device == Device::Meta) {
       weights.emplace_back(hf_name, Tensor::empty(p.shape(), DType::F32, Device::Meta, Category::Parameters));
       continue;

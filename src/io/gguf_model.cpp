@@ -134,15 +134,20 @@ GgufPlace gguf_place(const CausalLM& model, const std::string& hf_name) {
 namespace {
 
 // Row i*half + j of each head in Hugging Face's layout is row 2j + i in GGML's.
-std::vector<float> move_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols, bool to_ggml) {
+void move_rope_rows(const uint8_t* w, int64_t heads, int64_t rows, size_t row_bytes, uint8_t* out, bool to_ggml) {
   const int64_t d = rows / heads, half = d / 2;
-  std::vector<float> out(w.size());
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < 2; ++i)
       for (int64_t j = 0; j < half; ++j) {
-        const int64_t hf = (h * d + i * half + j) * cols, gg = (h * d + 2 * j + i) * cols;
-        std::memcpy(&out[to_ggml ? gg : hf], &w[to_ggml ? hf : gg], cols * sizeof(float));
+        const size_t hf = (h * d + i * half + j) * row_bytes, gg = (h * d + 2 * j + i) * row_bytes;
+        std::memcpy(out + (to_ggml ? gg : hf), w + (to_ggml ? hf : gg), row_bytes);
       }
+}
+
+std::vector<float> move_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols, bool to_ggml) {
+  std::vector<float> out(w.size());
+  move_rope_rows(reinterpret_cast<const uint8_t*>(w.data()), heads, rows, cols * sizeof(float),
+                 reinterpret_cast<uint8_t*>(out.data()), to_ggml);
   return out;
 }
 
@@ -150,6 +155,10 @@ std::vector<float> move_rope_rows(const std::vector<float>& w, int64_t heads, in
 
 std::vector<float> unpermute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {
   return move_rope_rows(w, heads, rows, cols, false);
+}
+
+void unpermute_rope_rows(const uint8_t* w, int64_t heads, int64_t rows, size_t row_bytes, uint8_t* out) {
+  move_rope_rows(w, heads, rows, row_bytes, out, false);
 }
 
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols) {

@@ -2,6 +2,7 @@
 // names as llama.cpp's converter (convert_hf_to_gguf.py) writes them, GPT-2's Conv1D weights
 // transposed to (out, in), Llama's q/k rows permuted for GGML's RoPE layout.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ GgufPlace gguf_place(const CausalLM& model, const std::string& hf_name);
 std::vector<float> permute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols);
 // The inverse: GGML's layout back to Hugging Face's (reading a GGUF).
 std::vector<float> unpermute_rope_rows(const std::vector<float>& w, int64_t heads, int64_t rows, int64_t cols);
+// The same over rows of row_bytes bytes (a block-quantized tensor's rows), w into out.
+void unpermute_rope_rows(const uint8_t* w, int64_t heads, int64_t rows, size_t row_bytes, uint8_t* out);
 // (rows, cols) row-major -> (cols, rows).
 std::vector<float> transposed(const std::vector<float>& w, int64_t rows, int64_t cols);
 

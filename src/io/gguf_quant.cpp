@@ -1,4 +1,4 @@
-// ggml's reference encoders (ggml-quants.c: quantize_row_q8_0_ref, quantize_row_q4_0_ref),
+// GGML tensor encodings; the block formats through core/block_quant (ggml's reference coders),
 // so a file we quantize holds what llama-quantize would write from the same f32 weights.
 #include "io/gguf_quant.h"
 
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/block_quant.h"
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -22,36 +23,7 @@ void put_u16(std::vector<uint8_t>& out, uint16_t v) {
 
 uint16_t get_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
-// Block: f16 d = max|x| / 127, then 32 int8 round(x / d).
-void q8_0_block(const float* x, std::vector<uint8_t>& out) {
-  float amax = 0;
-  for (int64_t j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
-  const float d = amax / 127.0f;
-  const float id = d != 0 ? 1.0f / d : 0.0f;
-  put_u16(out, f32_to_f16(d));
-  for (int64_t j = 0; j < kBlock; ++j) out.push_back(static_cast<uint8_t>(static_cast<int8_t>(std::round(x[j] * id))));
-}
-
-// Block: f16 d = (the value of largest magnitude, with its sign) / -8, so that value maps to
-// -8 exactly and the other end of the range gets the extra level; q = min(15, x / d + 8.5)
-// truncated; byte j holds value j in its low nibble and value j + 16 in its high one.
-void q4_0_block(const float* x, std::vector<uint8_t>& out) {
-  float amax = 0, max = 0;
-  for (int64_t j = 0; j < kBlock; ++j)
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  const float d = max / -8.0f;
-  const float id = d != 0 ? 1.0f / d : 0.0f;
-  put_u16(out, f32_to_f16(d));
-  for (int64_t j = 0; j < kBlock / 2; ++j) {
-    const auto lo = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f))));
-    const auto hi =
-        static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x[j + kBlock / 2] * id + 8.5f))));
-    out.push_back(static_cast<uint8_t>(lo | (hi << 4)));
-  }
-}
+DType block_dtype(TensorType t) { return t == TensorType::Q8_0 ? DType::Q8_0 : DType::Q4_0; }
 
 }  // namespace
 
@@ -107,10 +79,9 @@ std::vector<uint8_t> encode(TensorType t, const std::vector<float>& values, int6
       for (float v : values) put_u16(out, f32_to_bf16(v));
       break;
     case TensorType::Q8_0:
-      for (int64_t i = 0; i < n; i += kBlock) q8_0_block(values.data() + i, out);
-      break;
     case TensorType::Q4_0:
-      for (int64_t i = 0; i < n; i += kBlock) q4_0_block(values.data() + i, out);
+      out.resize(static_cast<size_t>(encoded_bytes(t, n)));
+      quantize_blocks(block_dtype(t), values.data(), n, out.data());
       break;
   }
   return out;
@@ -130,20 +101,7 @@ std::vector<float> decode(TensorType t, const std::vector<uint8_t>& bytes, int64
       for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(get_u16(p + 2 * i));
       break;
     case TensorType::Q8_0:
-      for (int64_t b = 0; b < n / kBlock; ++b, p += 2 + kBlock) {
-        const float d = f16_to_f32(get_u16(p));
-        for (int64_t j = 0; j < kBlock; ++j) out[b * kBlock + j] = d * static_cast<int8_t>(p[2 + j]);
-      }
-      break;
-    case TensorType::Q4_0:
-      for (int64_t b = 0; b < n / kBlock; ++b, p += 2 + kBlock / 2) {
-        const float d = f16_to_f32(get_u16(p));
-        for (int64_t j = 0; j < kBlock / 2; ++j) {
-          out[b * kBlock + j] = d * ((p[2 + j] & 0x0f) - 8);
-          out[b * kBlock + j + kBlock / 2] = d * ((p[2 + j] >> 4) - 8);
-        }
-      }
-      break;
+    case TensorType::Q4_0: dequantize_blocks(block_dtype(t), p, n, out.data()); break;
   }
   return out;
 }

@@ -59,6 +59,8 @@ class Reader {
 
   // The tensor's values as f32, row-major; FormatError when one is not finite.
   std::vector<float> values(const TensorInfo& t) const;
+  // The tensor's t.bytes encoded bytes, in the file (checked against its size when parsed).
+  const uint8_t* encoded(const TensorInfo& t) const { return data_ + t.offset; }
 
  private:
   void parse();

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "backend/backend.h"
+#include "core/block_quant.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
@@ -117,15 +118,24 @@ void require_finite(const Tensor& t, const std::string& name, const std::string&
     case DType::F32: bad = any_bad(uint32_t{}, 0x7f800000u); break;
     case DType::BF16: bad = any_bad(uint16_t{}, 0x7f80u); break;
     case DType::F16: bad = any_bad(uint16_t{}, 0x7c00u); break;
+    case DType::Q8_0:
+    case DType::Q4_0: {  // a block's values are finite when its f16 scale is
+      const auto* p = static_cast<const uint8_t*>(t.raw());
+      const size_t bytes = block_bytes(t.dtype());
+      for (int64_t b = 0; b < t.numel() / kQuantBlock && !bad; ++b)
+        bad = (block_scale_bits(p + b * bytes) & 0x7c00u) == 0x7c00u;
+      break;
+    }
     default: return;
   }
   if (bad) throw FormatError(fmt::format("{}: tensor '{}' holds NaN or infinite values", source, name));
 }
 
-std::set<std::string> lowerable_linear_weights(const Module& model) {
-  std::set<std::string> names;
+std::map<std::string, WeightLayout> lowerable_linear_weights(const Module& model) {
+  std::map<std::string, WeightLayout> names;
   for (auto& [path, m] : model.named_modules())
-    if (std::dynamic_pointer_cast<Linear>(m) && path != "lm_head") names.insert(path + ".weight");
+    if (auto lin = std::dynamic_pointer_cast<Linear>(m); lin && path != "lm_head")
+      names[path + ".weight"] = lin->options().layout;
   return names;
 }
 
@@ -133,25 +143,40 @@ void load_named_weights(Module& model, const NamedTensors& weights, const std::s
                         const std::function<std::string(const std::string&)>& rename, DType linear_dtype) {
   std::map<std::string, std::pair<std::string, Tensor>> by_name;  // ours -> (the file's name, tensor)
   for (const auto& [name, t] : weights) by_name[rename(name)] = {name, t};
-  const std::set<std::string> lowered =
-      linear_dtype == DType::F32 ? std::set<std::string>{} : lowerable_linear_weights(model);
+  const std::map<std::string, WeightLayout> lowered =
+      linear_dtype == DType::F32 ? std::map<std::string, WeightLayout>{} : lowerable_linear_weights(model);
   for (const auto& [name, param] : model.named_parameters()) {
     auto it = by_name.find(name);
     if (it == by_name.end()) throw FormatError(fmt::format("{}: tensor '{}' is missing", source, name));
     const auto& [stored_name, stored] = it->second;
-    if (stored.shape() != param.shape())
+    const auto low = lowered.find(name);
+    const DType want = low != lowered.end() ? linear_dtype : DType::F32;
+    // Blocks read as they are (a quantized GGUF for a base of its type) are (out, in).
+    const bool blocks = is_block_quantized(stored.dtype());
+    const bool out_in = blocks && low != lowered.end() && low->second == WeightLayout::kInOut;
+    const Shape expected = out_in ? Shape{param.dim(1), param.dim(0)} : param.shape();
+    if (stored.shape() != expected)
       throw FormatError(fmt::format("{}: tensor '{}' is {} but the config makes it {}", source, stored_name,
-                                    stored.shape().str(), param.shape().str()));
+                                    stored.shape().str(), expected.str()));
     Tensor value = stored;
-    if (!is_float(value.dtype()))
+    if (blocks ? stored.dtype() != want : !is_float(value.dtype()))
       throw FormatError(fmt::format("{}: tensor '{}' is stored as {}, but a weight must be F32, BF16 or F16",
-                                    source, stored_name, safetensors_code(value.dtype())));
+                                    source, stored_name, blocks ? std::string(dtype_name(stored.dtype()))
+                                                                : safetensors_code(value.dtype())));
     require_finite(value, stored_name, source);
-    const DType want = lowered.count(name) ? linear_dtype : DType::F32;
-    if (value.dtype() != want) {
+    if (is_block_quantized(want) && value.dtype() != want) {
+      // One tensor at a time, straight from the file's dtype: the base is never whole in f32.
+      const int64_t inputs = low->second == WeightLayout::kOutIn ? value.dim(-1) : value.dim(0);
+      if (value.ndim() != 2 || inputs % kQuantBlock != 0)
+        throw ConfigError(fmt::format("lora.base_dtype {}: {} tensor '{}' has {} inputs, not a multiple of {}",
+                                      dtype_name(want), source, stored_name, inputs, kQuantBlock));
+      value = quantize(value, want, low->second);
+      release_mapped_pages(stored);
+    } else if (value.dtype() != want) {
       Tensor converted = Tensor::empty(value.shape(), want, value.device(), Category::Parameters);
       backend_for(value.device()).cast(value, converted);
       value = converted;
+      release_mapped_pages(stored);
     }
     model.set_parameter(name, value);
   }

@@ -3,10 +3,12 @@
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <string>
 
 #include "nn/module.h"
+#include "ops/ops.h"
 
 namespace bb {
 
@@ -57,13 +59,15 @@ void require_finite(const Tensor& t, const std::string& name, const std::string&
 // type and every value finite. Tensors stored in another dtype
 // are widened to f32 master weights, except the weights of Linear layers (not lm_head) when
 // `linear_dtype` is not f32: those are kept in, or converted to, that dtype (a frozen LoRA
-// base), so a bf16 file's tensors are used straight from the mapping. Extra tensors in
+// base), so a bf16 file's tensors are used straight from the mapping; q8_0 / q4_0 quantize
+// each tensor as it is read (ops quantize(), (out, in) blocks). Extra tensors in
 // `weights` are ignored.
 void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
                         const std::function<std::string(const std::string&)>& rename,
                         DType linear_dtype = DType::F32);
 
-// The names of the weights apply_lora lowers: every Linear's weight but lm_head's.
-std::set<std::string> lowerable_linear_weights(const Module& model);
+// The names of the weights apply_lora lowers, every Linear's weight but lm_head's, with the
+// layer's layout (a q8_0 / q4_0 base is quantized along its inputs).
+std::map<std::string, WeightLayout> lowerable_linear_weights(const Module& model);
 
 }  // namespace bb

@@ -40,6 +40,14 @@ DType safetensors_dtype(const std::string& code, const std::string& file,
                                 "(F32, BF16, F16, I32, I64)", file, tensor, code));
 }
 
+void release_mapped_pages(const Tensor& t) {
+  if (!t.defined() || t.is_meta() || !t.impl()->storage->external()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(t.raw()), end = begin + t.nbytes();
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;  // whole pages inside
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 std::string safetensors_code(DType t) {
   switch (t) {
     case DType::F32: return "F32";
@@ -47,6 +55,8 @@ std::string safetensors_code(DType t) {
     case DType::F16: return "F16";
     case DType::I32: return "I32";
     case DType::I64: return "I64";
+    case DType::Q8_0:
+    case DType::Q4_0: break;  // no safetensors dtype: save_safetensors refuses them
   }
   return "?";
 }
@@ -194,6 +204,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   size_t off = 0;
   for (const auto& [name, t] : tensors) {
     if (t.is_meta()) throw FormatError(fmt::format("{}: tensor '{}' has no data (meta)", path, name));
+    if (is_block_quantized(t.dtype()))
+      throw FormatError(fmt::format("{}: tensor '{}' is {}, which safetensors cannot hold (GGUF can: export --format "
+                                    "gguf)", path, name, dtype_name(t.dtype())));
     header[name] = {{"dtype", safetensors_code(t.dtype())},
                     {"shape", t.shape().vec()},
                     {"data_offsets", {off, off + t.nbytes()}}};

@@ -72,6 +72,11 @@ void save_safetensors_dir(const std::string& dir, const NamedTensors& tensors,
                           const std::map<std::string, std::string>& metadata = {});
 
 DType safetensors_dtype(const std::string& code, const std::string& file, const std::string& tensor);
+// Lets the kernel drop the resident pages of a tensor read in place from a mapped file, once a
+// converted copy has replaced it (a later read faults them in from the file again): a load
+// that converts tensor by tensor then holds one tensor's pages at a time, not the file's.
+// Nothing for a tensor that is not mapped.
+void release_mapped_pages(const Tensor& t);
 std::string safetensors_code(DType t);
 
 }  // namespace bb

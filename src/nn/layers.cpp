@@ -40,7 +40,8 @@ Tensor Linear::forward(const Tensor& x, const Context& ctx) const { return forwa
 
 Tensor Linear::forward_with(const Tensor& x, const Context* ctx) const {
   // The weight may be stored in bf16 (a frozen LoRA base): cast makes it the activation dtype.
-  Tensor y = linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
+  // A q8_0 / q4_0 base is (out, in) whatever the layout and is never cast as a whole.
+  Tensor y = quantized() ? quantized_linear(x, weight_, bias_) : linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
   return adapter_ ? add(y, adapter_->forward(x, ctx)) : y;
 }
 
@@ -50,12 +51,15 @@ void Linear::set_adapter(std::shared_ptr<LinearAdapter> a) {
 }
 
 Tensor Linear::forward_after(Activation f, const Tensor& x, const Context& ctx) const {
+  // The fused kernels take a float weight: a quantized one keeps the activation's output.
+  if (quantized()) return forward(activation(f, x), ctx);
   Tensor y = activation_linear(f, x, cast(weight_, x.dtype()), bias_, opt_.layout);
   if (!adapter_) return y;
   return add(y, checkpointed_adapter(*this, x, ctx, [f](const Tensor& in) { return activation(f, in); }));
 }
 
 Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Context& ctx) const {
+  if (next.quantized()) return next.forward(forward(x), ctx);
   Tensor y = layer_norm_linear(x, weight_, bias_, eps_, cast(next.weight(), x.dtype()), next.bias(),
                                next.options().layout);
   if (!next.adapter()) return y;
@@ -63,16 +67,16 @@ Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Cont
 }
 
 Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const {
-  if (adapter_ || bias_.defined()) return forward(mul(silu(gate), up), ctx);
+  if (adapter_ || bias_.defined() || quantized()) return forward(mul(silu(gate), up), ctx);
   return swiglu_linear(gate, up, cast(weight_, gate.dtype()), opt_.layout);
 }
 
 std::vector<Tensor> RMSNorm::forward_linears(const Tensor& x, const std::vector<const Linear*>& nexts,
                                              const Context& ctx) const {
   bool fusable = !nexts.empty();
-  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined();
+  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined() && !l->quantized();
   std::vector<Tensor> ys;
-  if (!fusable) {  // attention_bias: the fused product has no bias term
+  if (!fusable) {  // attention_bias (the fused product has no bias term) or a quantized base
     Tensor n = forward(x);
     for (const Linear* l : nexts) ys.push_back(l->forward(n, ctx));
     return ys;

@@ -42,6 +42,8 @@ class Linear : public Module {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const LinearOptions& options() const { return opt_; }
+  // A frozen q8_0 / q4_0 base weight (apply_lora): stored (out, in) whatever the layout.
+  bool quantized() const { return is_block_quantized(weight_.dtype()); }
   // Adds `a`'s output to every forward from now on; its parts join this layer's parameters.
   void set_adapter(std::shared_ptr<LinearAdapter> a);
   const std::shared_ptr<LinearAdapter>& adapter() const { return adapter_; }

@@ -62,6 +62,24 @@ std::vector<std::pair<std::string, std::shared_ptr<Module>>> LoraAdapter::parts(
   return {{"lora_A", a_}, {"lora_B", b_}};
 }
 
+Tensor frozen_base_weight(const Linear& lin, const std::string& path, DType dtype) {
+  const Tensor& w = lin.weight();
+  // A weight loaded for this base is already in its dtype (io::load_named_weights): kept as is.
+  if (dtype == DType::F32 || w.dtype() == dtype) return w;
+  const LinearOptions& lo = lin.options();
+  if (is_block_quantized(dtype) && lo.in % kQuantBlock != 0)
+    throw ConfigError(fmt::format("lora.base_dtype {}: layer {} has {} inputs, not a multiple of {} (ggml's block)",
+                                  dtype_name(dtype), path, lo.in, kQuantBlock));
+  if (is_block_quantized(dtype)) {
+    if (!w.is_meta()) return quantize(w, dtype, lo.layout);
+    const Shape rows = lo.layout == WeightLayout::kInOut ? Shape{lo.out, lo.in} : w.shape();
+    return Tensor::empty(rows, dtype, Device::Meta, Category::QuantizedWeights);
+  }
+  Tensor low = Tensor::empty(w.shape(), dtype, w.device(), Category::Parameters);
+  if (!w.is_meta()) backend_for(low.device()).cast(w, low);
+  return low;
+}
+
 std::vector<std::string> apply_lora(Module& model, const LoraOptions& o) {
   if (o.r <= 0) throw ConfigError(fmt::format("lora.r must be positive, got {}", o.r));
   for (auto& [name, t] : model.named_parameters()) t.set_requires_grad(false);
@@ -70,16 +88,7 @@ std::vector<std::string> apply_lora(Module& model, const LoraOptions& o) {
     auto lin = std::dynamic_pointer_cast<Linear>(m);
     if (!lin || lin->adapter()) continue;
     // The LM head stays f32: the fused loss reads it as an f32 master weight.
-    // A weight loaded for a bf16 base is already bf16 (io::load_named_weights): kept as is.
-    const bool lower = o.base_dtype != DType::F32 && path != "lm_head" && lin->weight().dtype() != o.base_dtype;
-    if (lower && !lin->weight().is_meta()) {
-      Tensor low = Tensor::empty(lin->weight().shape(), o.base_dtype, lin->weight().device(), Category::Parameters);
-      backend_for(low.device()).cast(lin->weight(), low);
-      model.set_parameter(path + ".weight", low);
-    } else if (lower) {
-      model.set_parameter(path + ".weight", Tensor::empty(lin->weight().shape(), o.base_dtype, Device::Meta,
-                                                          Category::Parameters));
-    }
+    if (path != "lm_head") model.set_parameter(path + ".weight", frozen_base_weight(*lin, path, o.base_dtype));
     if (!lora_matches(o, path)) continue;
     const LinearOptions& lo = lin->options();
     lin->set_adapter(std::make_shared<LoraAdapter>(lo.in, lo.out, o, path, lin->weight().device()));
@@ -98,14 +107,23 @@ std::vector<std::pair<std::string, std::shared_ptr<Linear>>> lora_layers(const M
   return out;
 }
 
-NamedTensors merged_weights(const Module& model) {
+namespace {
+
+// The base parameters (adapters left out) as f32 in each layer's layout, with every adapter
+// folded in when `merge`.
+NamedTensors float_weights(const Module& model, bool merge) {
   NoGradGuard no_grad;
   std::map<std::string, std::shared_ptr<Linear>> by_weight;
-  for (auto& [path, lin] : lora_layers(model)) by_weight[path + ".weight"] = lin;
+  if (merge)
+    for (auto& [path, lin] : lora_layers(model)) by_weight[path + ".weight"] = lin;
+  std::map<std::string, WeightLayout> layouts;  // a quantized weight is (out, in) in every layout
+  for (auto& [path, m] : model.named_modules())
+    if (auto lin = std::dynamic_pointer_cast<Linear>(m)) layouts[path + ".weight"] = lin->options().layout;
   NamedTensors out;
   for (auto& [name, t] : model.named_parameters()) {
     if (name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos) continue;
     Tensor w = cast(t, DType::F32);
+    if (is_block_quantized(t.dtype()) && layouts[name] == WeightLayout::kInOut) w = transpose(w, 0, 1);
     auto it = by_weight.find(name);
     if (it != by_weight.end()) {
       const auto& ad = dynamic_cast<const LoraAdapter&>(*it->second->adapter());
@@ -117,5 +135,11 @@ NamedTensors merged_weights(const Module& model) {
   }
   return out;
 }
+
+}  // namespace
+
+NamedTensors merged_weights(const Module& model) { return float_weights(model, true); }
+
+NamedTensors base_weights(const Module& model) { return float_weights(model, false); }
 
 }  // namespace bb

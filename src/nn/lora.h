@@ -19,7 +19,8 @@ struct LoraOptions {
   // whole module path must match.
   std::vector<std::string> targets{};
   std::string target_regex{};
-  DType base_dtype = DType::F32;  // frozen base Linear weights may be kept in bf16
+  // Frozen base Linear weights: f32, bf16, or ggml's q8_0 / q4_0 blocks (Linear::quantized()).
+  DType base_dtype = DType::F32;
   uint64_t seed = 0;
   float scaling() const { return alpha / static_cast<float>(r); }
 };
@@ -44,6 +45,11 @@ class LoraAdapter final : public LinearAdapter {
   uint64_t site_;  // dropout stream of this layer
 };
 
+// `lin`'s weight as a frozen base in `dtype`: itself when already so; bf16 cast; q8_0 / q4_0
+// quantized (out, in) in QuantizedWeights (on meta, the same shape and bytes). ConfigError
+// naming the layer (`path`) when its inputs are not whole blocks.
+Tensor frozen_base_weight(const Linear& lin, const std::string& path, DType dtype);
+
 // Freezes every parameter of `model` (requires_grad off: no gradient buffer, no optimizer
 // state), stores frozen Linear weights in o.base_dtype, and attaches an adapter to each Linear
 // whose path matches. Returns the adapted paths; ConfigError when none matches.
@@ -54,6 +60,9 @@ std::vector<std::pair<std::string, std::shared_ptr<Linear>>> lora_layers(const M
 
 // The model's base parameters (adapter parameters left out) with every adapter folded into
 // its Linear's weight, W + scaling * (B A) in the Linear's layout, as new f32 tensors.
+// A quantized base is dequantized (the values the adapter trained against).
 NamedTensors merged_weights(const Module& model);
+// The same without the adapters: the frozen base as f32 tensors of the model's shapes.
+NamedTensors base_weights(const Module& model);
 
 }  // namespace bb

@@ -66,7 +66,11 @@ Tensor Module::parameter(const std::string& name) const {
 void Module::set_parameter(const std::string& name, const Tensor& value) {
   Tensor* t = find(name);
   if (!t) throw ShapeError(fmt::format("the model has no parameter named '{}'", name));
-  if (t->shape() != value.shape())
+  // A block-quantized weight is stored (out, in) (ops quantize()), the transpose of a kInOut
+  // layer's (in, out).
+  const bool transposed_blocks = is_block_quantized(value.dtype()) && t->ndim() == 2 && value.ndim() == 2 &&
+                                 t->dim(0) == value.dim(1) && t->dim(1) == value.dim(0);
+  if (t->shape() != value.shape() && !transposed_blocks)
     throw ShapeError(fmt::format("parameter '{}' is {} in the model but {} in the weights", name,
                                  t->shape().str(), value.shape().str()));
   // Every handle to the parameter (layers keep their own) shares its TensorImpl, so the new
@@ -75,6 +79,7 @@ void Module::set_parameter(const std::string& name, const Tensor& value) {
   impl->storage = value.impl()->storage;
   impl->offset = value.impl()->offset;
   impl->dtype = value.dtype();
+  impl->shape = value.shape();
 }
 
 Tensor new_parameter(const Shape& shape, Device device) {

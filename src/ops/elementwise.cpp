@@ -94,6 +94,11 @@ Tensor scale(const Tensor& a, float s) {
 Tensor cast(const Tensor& a, DType dtype) {
   if (a.dtype() == dtype) return a;
   OpScope scope("cast");
+  if (is_block_quantized(a.dtype()) && is_float(dtype) && !needs_grad(a)) {
+    Tensor out = Tensor::empty(a.shape(), dtype, a.device());
+    kernels(a).cast(a, out);
+    return out;
+  }
   check_float("cast", a, "input");
   if (!is_float(dtype)) shape_error("cast", fmt::format("cannot cast to {}", dtype_name(dtype)));
   Tensor out = Tensor::empty(a.shape(), dtype, a.device());

@@ -32,6 +32,16 @@ std::vector<Tensor> rms_norm_linears(const Tensor& x, const Tensor& gamma, float
                                      const std::vector<Tensor>& ws, WeightLayout layout);
 Tensor swiglu_linear(const Tensor& gate, const Tensor& up, const Tensor& w, WeightLayout layout);
 
+// --- a frozen block-quantized weight (quantized.cpp). w (out, in) q8_0 or q4_0, blocks along
+// in whatever the layer's layout, so quantize() of a kInOut weight transposes it. Never
+// dequantized as a whole: linear and its input gradient dequantize row tiles of about 1 MiB
+// into the activation dtype and multiply tile by tile. No gradient reaches w.
+Tensor quantize(const Tensor& w, DType dtype, WeightLayout layout);
+Tensor quantized_linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+// Rows of w dequantized per tile: a fixed function of the shape, so the meta backend's dry
+// run allocates the same workspace as the CPU.
+int64_t quantized_tile_rows(int64_t out, int64_t in, DType compute);
+
 // --- elementwise (elementwise.cpp). b repeats over a's leading dims: b's shape is a suffix
 // of a's, or b has one element.
 Tensor add(const Tensor& a, const Tensor& b);
@@ -39,7 +49,9 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& a, float s);
-Tensor cast(const Tensor& a, DType dtype);  // identity (no copy) when dtype already matches
+// Identity (no copy) when dtype already matches. A block-quantized a may be cast to a float
+// dtype (dequantized; no gradient flows back into it).
+Tensor cast(const Tensor& a, DType dtype);
 Tensor activation(Activation f, const Tensor& x);
 inline Tensor gelu(const Tensor& x) { return activation(Activation::GeluTanh, x); }
 inline Tensor gelu_exact(const Tensor& x) { return activation(Activation::GeluExact, x); }

@@ -79,7 +79,7 @@ std::vector<Field> fields(RunConfig& c) {
       {{"lora.alpha", "float", "LoRA scale numerator (update scaled by alpha / r)"}, &c.lora.alpha},
       {{"lora.dropout", "float", "dropout on the LoRA path's input"}, &c.lora.dropout},
       {{"lora.target_modules", "string", "layers to adapt: names separated by | or , matched as suffixes"}, &c.lora.target_modules},
-      {{"lora.base_dtype", "string", "frozen base weights in fp32 or bf16"}, &c.lora.base_dtype},
+      {{"lora.base_dtype", "string", "frozen base weights: fp32, bf16, q8_0 or q4_0 (ggml blocks)"}, &c.lora.base_dtype},
       {{"train.micro_batch_size", "int", "sequences per micro-batch (B)"}, &c.train.micro_batch_size},
       {{"train.grad_accum_steps", "int", "micro-batches per optimizer step (K)"}, &c.train.grad_accum_steps},
       {{"train.steps", "int", "optimizer steps to run"}, &c.train.steps},
@@ -261,8 +261,9 @@ void validate(const RunConfig& c) {
   non_negative(c.lora.r, "lora.r");
   if (!(c.lora.dropout >= 0 && c.lora.dropout < 1))
     throw ConfigError(fmt::format("lora.dropout must be in [0, 1), got {}", c.lora.dropout));
-  if (c.lora.base_dtype != "fp32" && c.lora.base_dtype != "bf16")
-    throw ConfigError(fmt::format("lora.base_dtype '{}' is not known (fp32 or bf16)", c.lora.base_dtype));
+  if (c.lora.base_dtype != "fp32" && c.lora.base_dtype != "bf16" && c.lora.base_dtype != "q8_0" &&
+      c.lora.base_dtype != "q4_0")
+    throw ConfigError(fmt::format("lora.base_dtype '{}' is not known (fp32, bf16, q8_0 or q4_0)", c.lora.base_dtype));
   if (!(c.train.beta1 >= 0 && c.train.beta1 < 1) || !(c.train.beta2 >= 0 && c.train.beta2 < 1))
     throw ConfigError("train.beta1 and train.beta2 must be in [0, 1)");
   if (!(c.data.val_fraction >= 0 && c.data.val_fraction < 1))

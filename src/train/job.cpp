@@ -162,7 +162,10 @@ LoraOptions lora_options(const RunConfig& cfg) {
   o.alpha = static_cast<float>(cfg.lora.alpha);
   o.dropout = static_cast<float>(cfg.lora.dropout);
   o.targets = split_target_modules(cfg.lora.target_modules);
-  o.base_dtype = cfg.lora.base_dtype == "bf16" ? DType::BF16 : DType::F32;
+  o.base_dtype = cfg.lora.base_dtype == "bf16"   ? DType::BF16
+                 : cfg.lora.base_dtype == "q8_0" ? DType::Q8_0
+                 : cfg.lora.base_dtype == "q4_0" ? DType::Q4_0
+                                                 : DType::F32;
   o.seed = static_cast<uint64_t>(cfg.train.seed);
   return o;
 }

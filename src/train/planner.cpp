@@ -322,15 +322,20 @@ Plan make_plan(const PlanRequest& req) {
 }
 
 std::string format_plan(const Plan& plan, int64_t budget) {
-  std::string s = fmt::format("{:>5} {:>5} {:>10} {:>5} | {:>10} {:>10} {:>10} {:>11} {:>10} | {:>10} {:>9} | {}\n",
-                              "micro", "accum", "ckpt", "prec", "params", "grads", "optimizer",
+  // The quantized column shows only where a q8_0 / q4_0 LoRA base holds bytes.
+  bool quantized = false;
+  for (const PlanRow& r : plan.rows) quantized = quantized || r.memory.peak[int(Category::QuantizedWeights)] > 0;
+  const std::string qhead = quantized ? fmt::format(" {:>10}", "quantized") : "";
+  std::string s = fmt::format("{:>5} {:>5} {:>10} {:>5} | {:>10}{} {:>10} {:>10} {:>11} {:>10} | {:>10} {:>9} | {}\n",
+                              "micro", "accum", "ckpt", "prec", "params", qhead, "grads", "optimizer",
                               "activations", "workspace", "peak+fixed", "step s", "fits");
   for (int i = 0; i < int(plan.rows.size()); ++i) {
     const PlanRow& r = plan.rows[i];
     auto cat = [&](Category c) { return format_bytes(r.memory.peak[int(c)]); };
     const std::string seconds = std::isnan(r.step_seconds) ? "-" : fmt::format("{:.3f}", r.step_seconds);
-    s += fmt::format("{:>5} {:>5} {:>10} {:>5} | {:>10} {:>10} {:>10} {:>11} {:>10} | {:>10} {:>9} | {}{}\n",
-                     r.micro_batch, r.accum, r.checkpointing, r.precision, cat(Category::Parameters),
+    const std::string qcell = quantized ? fmt::format(" {:>10}", cat(Category::QuantizedWeights)) : "";
+    s += fmt::format("{:>5} {:>5} {:>10} {:>5} | {:>10}{} {:>10} {:>10} {:>11} {:>10} | {:>10} {:>9} | {}{}\n",
+                     r.micro_batch, r.accum, r.checkpointing, r.precision, cat(Category::Parameters), qcell,
                      cat(Category::Gradients), cat(Category::OptimizerState), cat(Category::Activations),
                      cat(Category::Workspace), format_bytes(r.predicted_bytes()), seconds,
                      r.fits ? "yes" : "no", i == plan.best ? "  <- fastest that fits" : "");

@@ -1,7 +1,7 @@
 // model.init=FILE.gguf: a model exported to GGUF trains on as the folder it came from (the
 // same losses, step for step, from an f32 file), a quantized file is a LoRA base whose
-// adapter generates on it, and a GGUF whose tokenizer bigbatch does not read is refused
-// unless data.tokenizer names one.
+// adapter generates on it, a q8_0 / q4_0 file's blocks are a base of that type as they are,
+// and a GGUF whose tokenizer bigbatch does not read is refused unless data.tokenizer names one.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -67,6 +67,37 @@ TEST(GgufImport, AQuantizedFileIsALoraBaseAndItsAdapterGenerates) {
   r = test::run_cli("generate --model " + base + "/q.gguf --adapter " + adapter +
                     " --prompt 'A ' --temperature 0 --max-new-tokens 8");
   EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST(GgufImport, AQuantizedFileKeepsItsBlocksAsAQuantizedBase) {
+  const std::string base = fresh("keep");
+  auto r = test::run_cli("train model.type=llama model.n_layer=1 model.n_head=4 model.n_kv_head=2 model.n_embd=64 "
+                         "model.intermediate_size=96 model.block_size=32 train.micro_batch_size=4 train.steps=5 "
+                         "train.lr=0.01 " + kData + "out_dir=" + base);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* type : {"q8_0", "q4_0"}) {
+    SCOPED_TRACE(type);
+    const std::string file = base + "/" + type + ".gguf";
+    ASSERT_EQ(test::run_cli("export --model " + base + " --format gguf --type " + type + " --out " + file).code, 0);
+    const DType t = std::string(type) == "q8_0" ? DType::Q8_0 : DType::Q4_0;
+    auto kept = load_causal_lm(file, Device::CPU, t);
+    auto decoded = load_causal_lm(file, Device::CPU, DType::F32);
+    for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                             "model.layers.0.mlp.down_proj.weight"}) {
+      SCOPED_TRACE(name);
+      const Tensor q = kept->parameter(name);
+      EXPECT_EQ(q.dtype(), t);
+      EXPECT_EQ(q.category(), Category::QuantizedWeights);
+      // The file's blocks as they are (q and k rows moved back from GGML's RoPE order): the
+      // same values as decoding the file to f32.
+      EXPECT_EQ(q.to_floats(), decoded->parameter(name).to_floats());
+    }
+    // q4_0 blocks for a q8_0 base are decoded and quantized again, tensor by tensor.
+    if (t == DType::Q4_0) {
+      auto requant = load_causal_lm(file, Device::CPU, DType::Q8_0);
+      EXPECT_EQ(requant->parameter("model.layers.0.mlp.up_proj.weight").dtype(), DType::Q8_0);
+    }
+  }
 }
 
 TEST(GgufImport, ATokenizerBigbatchDoesNotReadFromGgufIsRefused) {

@@ -1,9 +1,10 @@
 // LoRA on the Hub-layout fixtures: only adapters train (base weights bitwise unchanged, no
 // gradient or optimizer memory for them), merging equals base + adapter (1e-5 relative),
-// PEFT files carry PEFT's exact names and keys, bf16 base weights work, and K micro-batches
+// PEFT files carry PEFT's exact names and keys, bf16, q8_0 and q4_0 base weights work, and K micro-batches
 // of B equal one batch of K*B on instruction data of mixed lengths (1e-5 relative).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/allocator.h"
@@ -183,6 +184,47 @@ TEST(Lora, Bf16BaseWeightsWork) {
   EXPECT_NEAR(a.loss, b.loss, 1e-2 * std::abs(a.loss));  // bf16 rounding of the weights
   StepResult b2 = bf16.trainer->step();
   EXPECT_TRUE(std::isfinite(b2.loss));
+}
+
+TEST(Lora, AQuantizedBaseStaysFrozenInItsBlocksAndTrainsTheAdapters) {
+  // GPT-2's Conv1D weights are (in, out): quantized along their inputs, so stored (out, in).
+  InstructDataset data = instruct_data();
+  LoraRun f32("gpt2", lora({"c_attn", "c_fc"}), data, 4, 1);
+  const StepResult ref = f32.trainer->step(), ref2 = f32.trainer->step();
+  for (auto [t, tol] : {std::pair{DType::Q8_0, 5e-3}, std::pair{DType::Q4_0, 5e-2}}) {
+    SCOPED_TRACE(dtype_name(t));
+    LoraRun q("gpt2", lora({"c_attn", "c_fc"}, t), data, 4, 1);
+    const Tensor w = q.model->parameter("h.0.attn.c_attn.weight");
+    EXPECT_EQ(w.dtype(), t);
+    EXPECT_EQ(w.category(), Category::QuantizedWeights);
+    EXPECT_EQ(w.shape(), (Shape{192, 64}));
+    EXPECT_EQ(q.model->parameter("h.0.mlp.c_proj.weight").dtype(), t);  // frozen, not adapted: also blocks
+    EXPECT_EQ(q.model->parameter("wte.weight").dtype(), DType::F32);
+    const std::vector<uint8_t> before(w.data<uint8_t>(), w.data<uint8_t>() + w.nbytes());
+    const StepResult a = q.trainer->step();
+    EXPECT_NEAR(a.loss, ref.loss, tol * std::abs(ref.loss));  // the quantization error of the base
+    const StepResult b = q.trainer->step();  // after an update of the adapters
+    EXPECT_NEAR(b.loss, ref2.loss, tol * std::abs(ref2.loss));
+    EXPECT_EQ(0, std::memcmp(before.data(), w.raw(), before.size())) << "the base is frozen";
+    // Merging dequantizes into the layer's own (in, out) layout.
+    const NamedTensors merged = merged_weights(*q.model);
+    for (const auto& [name, m] : merged) {
+      if (name == "h.0.attn.c_attn.weight") {
+        EXPECT_EQ(m.shape(), (Shape{64, 192}));
+      }
+    }
+  }
+}
+
+TEST(Lora, AQuantizedBaseNeedsWholeBlocksOfInputs) {
+  // The Llama fixture's MLP is 176 wide: down_proj's inputs are not whole blocks of 32.
+  InstructDataset data = instruct_data();
+  try {
+    LoraRun q("llama", lora({"q_proj"}, DType::Q8_0), data, 4, 1);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("down_proj has 176 inputs, not a multiple of 32"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Lora, ABf16BaseIsUsedStraightFromABf16File) {

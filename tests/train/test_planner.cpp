@@ -65,7 +65,7 @@ TEST(Planner, DryRunPredictsTheMeasuredPeakExactly) {
 TEST(Planner, DryRunPredictsALoraRunExactly) {
   // LoRA changes the counted memory by a lot (no gradients or optimizer state for the base,
   // a bf16 base): the dry run must apply it as the real run does.
-  for (const char* base : {"fp32", "bf16"}) {
+  for (const char* base : {"fp32", "bf16", "q8_0", "q4_0"}) {
     RunConfig cfg = tiny_run_config(2, 2, "selective", "bf16");
     cfg.lora.r = 4;
     cfg.lora.target_modules = "c_attn|c_fc";
@@ -75,6 +75,7 @@ TEST(Planner, DryRunPredictsALoraRunExactly) {
     EXPECT_EQ(predicted.total_peak, real.total_peak);
     for (int c = 0; c < kNumCategories; ++c) EXPECT_EQ(predicted.peak[c], real.peak[c]) << category_name(Category(c));
     EXPECT_LT(predicted.peak[int(Category::Gradients)], dry_run(tiny_run_config(2, 2, "selective", "bf16")).peak[int(Category::Gradients)]);
+    EXPECT_EQ(predicted.peak[int(Category::QuantizedWeights)] > 0, std::string(base).starts_with("q"));
   }
 }
 
@@ -99,7 +100,9 @@ TEST(Planner, DryRunPredictsAModelInitRunExactly) {
   // and not the scaffold the model is built on before the file's tensors replace it.
   for (const std::string name : {"gpt2", "llama"}) {
     for (const std::string& folder : {llm_fixture(name), bf16_copy(name)}) {
-      for (const char* base : {"", "fp32", "bf16"}) {
+      for (const char* base : {"", "fp32", "bf16", "q8_0"}) {
+        // The Llama fixture's MLP (176) is not whole q8_0 blocks (Lora.AQuantizedBaseNeedsWholeBlocksOfInputs).
+        if (name == "llama" && std::string(base) == "q8_0") continue;
         RunConfig cfg = tiny_run_config(2, 2, "selective", "bf16");
         cfg.model_init = folder;
         cfg.model.block_size = 16;

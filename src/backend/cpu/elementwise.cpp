@@ -6,6 +6,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/elem.h"
+#include "backend/cpu/quantized.h"
 
 namespace bb {
 using namespace cpu;
@@ -60,6 +61,8 @@ void binary_dispatch(BinaryOp op, const A* a, const B* b, O* o, int64_t rows, in
 }  // namespace
 
 void CpuBackend::cast(const Tensor& src, const Tensor& dst) {
+  if (src.dtype() != dst.dtype() && is_block_quantized(src.dtype())) return dequantize(src, dst);
+  if (src.dtype() != dst.dtype() && is_block_quantized(dst.dtype())) return quantize(src, dst);
   if (src.dtype() == dst.dtype()) {
     std::memcpy(dst.raw(), src.raw(), src.nbytes());
     return;
