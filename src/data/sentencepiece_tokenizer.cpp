@@ -12,17 +12,29 @@
 
 namespace bb {
 
-SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
-    : path_(path), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) throw FormatError(fmt::format("{} does not exist", path));
+  load(path, [&] { return sp_->Load(path); });
+}
+
+std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_proto(const std::string& serialized,
+                                                                           const std::string& source) {
+  std::unique_ptr<SentencePieceTokenizer> t(new SentencePieceTokenizer());
+  t->load(source, [&] { return t->sp_->LoadFromSerializedProto(serialized); });
+  return t;
+}
+
+void SentencePieceTokenizer::load(const std::string& source, const std::function<sentencepiece::util::Status()>& read) {
+  path_ = source;
+  sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   sentencepiece::util::Status status;
   try {
-    status = sp_->Load(path);
+    status = read();
   } catch (const std::exception& e) {  // the library throws on some malformed models (an empty piece)
-    throw FormatError(fmt::format("{} is not a SentencePiece model ({})", path, e.what()));
+    throw FormatError(fmt::format("{} is not a SentencePiece model ({})", source, e.what()));
   }
   if (!status.ok())
-    throw FormatError(fmt::format("{} is not a SentencePiece model ({})", path, status.ToString()));
+    throw FormatError(fmt::format("{} is not a SentencePiece model ({})", source, status.ToString()));
   vocab_size_ = sp_->GetPieceSize();
   SpecialIds ids;
   ids.bos = sp_->bos_id();
@@ -34,6 +46,11 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
     if (sp_->IsControl(id) && !sp_->IdToPiece(id).empty()) control_.emplace_back(sp_->IdToPiece(id), id);
   std::sort(control_.begin(), control_.end(),
             [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+SentencePieceVocab SentencePieceTokenizer::vocab() const {
+  const auto bytes = sp_->serialized_model_proto();
+  return read_sentencepiece_vocab(std::string(bytes.data(), bytes.size()), path_);
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;

@@ -1,15 +1,20 @@
 // SentencePiece tokenizer (Llama's tokenizer.model), through Debian's libsentencepiece. The
 // library is hidden behind a pointer so that only this file's .cpp includes its headers.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "data/sentencepiece_proto.h"
 #include "data/tokenizer.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;
+namespace util {
+class Status;
+}
 }
 
 namespace bb {
@@ -19,6 +24,9 @@ class SentencePieceTokenizer final : public Tokenizer {
   // Loads a tokenizer.model; throws FormatError naming the path when it is missing or does
   // not parse. BOS/EOS/pad ids start as the model's own.
   explicit SentencePieceTokenizer(const std::string& path);
+  // A model given as a serialized ModelProto (data/sentencepiece_proto.h); `source` names it
+  // in errors (a GGUF file).
+  static std::unique_ptr<SentencePieceTokenizer> from_proto(const std::string& serialized, const std::string& source);
   ~SentencePieceTokenizer() override;
 
   std::vector<int64_t> encode(std::string_view text) const override;
@@ -31,8 +39,13 @@ class SentencePieceTokenizer final : public Tokenizer {
   int64_t token_id(const std::string& piece) const;
   // The text of an id's piece ("</s>"); empty past the vocabulary.
   std::string token_text(int64_t id) const;
+  // The model's pieces, scores, types and settings (data/sentencepiece_proto.h): what a GGUF
+  // "llama" tokenizer carries.
+  SentencePieceVocab vocab() const;
 
  private:
+  SentencePieceTokenizer() = default;
+  void load(const std::string& source, const std::function<sentencepiece::util::Status()>& read);
   std::string path_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
   int64_t vocab_size_ = 0;

@@ -8,8 +8,6 @@
 
 #include "core/error.h"
 #include "core/storage.h"
-#include "data/byte_level.h"
-#include "data/tokenizer.h"
 #include "io/gguf_model.h"
 #include "io/gguf_reader.h"
 #include "io/hf_weights.h"
@@ -158,24 +156,6 @@ std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, Device de
                                     "file's)", path, t.name, arch));
   load_named_weights(*model, weights, path, [](const std::string& n) { return n; }, linear_dtype);
   return model;
-}
-
-std::unique_ptr<Tokenizer> gguf_byte_tokenizer(const std::string& path) {
-  const gguf::Reader r(path);
-  const std::string kind = r.string("tokenizer.ggml.model", "");
-  bool bytes = kind == "gpt2" && r.has("tokenizer.ggml.tokens");
-  if (bytes) {
-    const auto& tokens = r.strings("tokenizer.ggml.tokens");
-    bytes = tokens.size() >= 257 && tokens[256] == "<|endoftext|>" &&
-            (!r.has("tokenizer.ggml.merges") || r.strings("tokenizer.ggml.merges").empty());
-    for (int b = 0; bytes && b < 256; ++b) bytes = tokens[b] == byte_level::byte_to_char(static_cast<unsigned char>(b));
-    for (size_t i = 257; bytes && i < tokens.size(); ++i) bytes = tokens[i].rfind("[PAD", 0) == 0;
-  }
-  if (!bytes)
-    throw FormatError(fmt::format("{}: its tokenizer (tokenizer.ggml.model '{}') is not read from GGUF; set "
-                                  "data.tokenizer to the folder of the model's tokenizer files (tokenizer.json, "
-                                  "tokenizer.model, or vocab.json and merges.txt)", path, kind));
-  return make_tokenizer("byte");
 }
 
 }  // namespace bb

@@ -18,8 +18,11 @@ bool is_gguf_path(const std::string& path);
 // Quantized weights are decoded into the model's f32 (or the LoRA base's linear_dtype).
 std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, Device device = Device::CPU,
                                               DType linear_dtype = DType::F32);
-// The file's tokenizer when it is the byte tokenizer bigbatch writes (256 byte tokens and
-// <|endoftext|>, no merges); FormatError for any other, which needs data.tokenizer.
-std::unique_ptr<Tokenizer> gguf_byte_tokenizer(const std::string& path);
+// The file's tokenizer (io/gguf_tokenizer_import.cpp): llama.cpp's "gpt2" model (byte-level
+// BPE with its merges and pre-tokenizer, or the byte tokenizer bigbatch writes: 256 byte
+// tokens and <|endoftext|>, no merges) or "llama" model (SentencePiece: pieces, scores and
+// types), with the file's special ids; FormatError naming the file and key for any other,
+// which then needs data.tokenizer.
+std::unique_ptr<Tokenizer> gguf_tokenizer(const std::string& path);
 
 }  // namespace bb

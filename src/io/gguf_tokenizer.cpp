@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/byte_level.h"
+#include "data/sentencepiece_tokenizer.h"
 #include "data/tokenizer_files.h"
 #include "io/atomic_file.h"
 
@@ -37,13 +38,10 @@ BpeSpec folder_spec(const std::string& dir) {
       return read_tokenizer_json((d / "tokenizer.json").string());
     } catch (const FormatError&) {
       throw FormatError(fmt::format("{}/tokenizer.json is not a byte-level BPE tokenizer; GGUF export writes "
-                                    "byte-level BPE only (SentencePiece-style tokenizers are not supported yet)",
-                                    dir));
+                                    "byte-level BPE and SentencePiece models (a tokenizer.model beside it), not a "
+                                    "SentencePiece-style tokenizer.json alone", dir));
     }
   }
-  if (fs::exists(d / "tokenizer.model"))
-    throw FormatError(fmt::format("{}/tokenizer.model is a SentencePiece tokenizer; GGUF export writes byte-level "
-                                  "BPE only (SentencePiece is not supported yet)", dir));
   if (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"))
     return read_vocab_merges((d / "vocab.json").string(), (d / "merges.txt").string());
   return byte_tokenizer_spec();
@@ -71,9 +69,13 @@ std::string chat_template(const std::string& dir) {
   return "";
 }
 
-}  // namespace
+// The ids past the tokenizer's own, up to the embedding rows: unused padding tokens.
+void pad_tokens(std::vector<std::string>& tokens, const std::vector<bool>& set) {
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (!set[i]) tokens[i] = fmt::format("[PAD{}]", i);
+}
 
-void add_tokenizer(Writer& w, const std::string& dir, int64_t vocab_size, const SpecialIds& special) {
+void add_bpe(Writer& w, const std::string& dir, int64_t vocab_size, const SpecialIds& special) {
   const BpeSpec spec = folder_spec(dir);
   if (spec.add_prefix_space)
     throw FormatError(fmt::format("{}: add_prefix_space has no equivalent in llama.cpp's BPE tokenizer", spec.source));
@@ -91,8 +93,7 @@ void add_tokenizer(Writer& w, const std::string& dir, int64_t vocab_size, const 
   for (const auto& [text, id] : spec.vocab) put(text, id, kNormal);
   // Added tokens are written as their text; llama.cpp matches control tokens only as specials.
   for (const auto& [text, id] : spec.added) put(text, id, kControl);
-  for (int64_t i = 0; i < vocab_size; ++i)
-    if (!set[i]) tokens[i] = fmt::format("[PAD{}]", i);
+  pad_tokens(tokens, set);
   // GPT-2's vocab.json holds <|endoftext|> as a plain entry: the special ids are control
   // tokens all the same, or llama.cpp would try to render and match them as text.
   for (int64_t id : {special.bos, special.eos, special.pad})
@@ -106,6 +107,40 @@ void add_tokenizer(Writer& w, const std::string& dir, int64_t vocab_size, const 
   w.add("tokenizer.ggml.tokens", std::move(tokens));
   w.add("tokenizer.ggml.token_type", std::move(types));
   w.add("tokenizer.ggml.merges", std::move(merges));
+}
+
+// llama.cpp's "llama" model is SentencePiece's: every piece with its score and type, which
+// share their numbers with llama.cpp's token types.
+void add_sentencepiece(Writer& w, const std::string& path, int64_t vocab_size) {
+  const SentencePieceVocab v = SentencePieceTokenizer(path).vocab();
+  if (static_cast<int64_t>(v.pieces.size()) > vocab_size)
+    throw FormatError(fmt::format("{}: {} pieces, more than the model's {} embedding rows", path, v.pieces.size(),
+                                  vocab_size));
+  std::vector<std::string> tokens(static_cast<size_t>(vocab_size));
+  std::vector<float> scores(static_cast<size_t>(vocab_size), -1e4f);
+  std::vector<int32_t> types(static_cast<size_t>(vocab_size), kUnused);
+  std::vector<bool> set(static_cast<size_t>(vocab_size), false);
+  for (size_t i = 0; i < v.pieces.size(); ++i) {
+    tokens[i] = v.pieces[i].text;
+    scores[i] = v.pieces[i].score;
+    types[i] = v.pieces[i].type;
+    set[i] = true;
+  }
+  pad_tokens(tokens, set);
+  w.add("tokenizer.ggml.model", std::string("llama"));
+  w.add("tokenizer.ggml.tokens", std::move(tokens));
+  w.add("tokenizer.ggml.scores", std::move(scores));
+  w.add("tokenizer.ggml.token_type", std::move(types));
+  if (v.unk >= 0) w.add("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk));
+  w.add("tokenizer.ggml.add_space_prefix", v.add_dummy_prefix);
+}
+
+}  // namespace
+
+void add_tokenizer(Writer& w, const std::string& dir, int64_t vocab_size, const SpecialIds& special) {
+  const fs::path spm = fs::path(dir) / "tokenizer.model";
+  if (fs::exists(spm)) add_sentencepiece(w, spm.string(), vocab_size);
+  else add_bpe(w, dir, vocab_size, special);
   // A model without a BOS uses its EOS there, as GPT-2 does (io/hf_model.h).
   const int64_t bos = special.bos >= 0 ? special.bos : special.eos;
   if (bos >= 0) w.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(bos));

@@ -134,6 +134,7 @@ bool has_tokenizer_files(const std::string& dir) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> tokenizer_for_model(const std::string& dir) {
+  if (is_gguf_path(dir)) return gguf_tokenizer(dir);
   if (has_tokenizer_files(dir)) return load_tokenizer(dir);
   return std::make_unique<ByteTokenizer>();
 }
@@ -178,9 +179,8 @@ JobData load_job_data(const RunConfig& cfg) {
   JobData data;
   // model.init: its tokenizer files, when the folder has them.
   const std::string tokenizer_dir = tokenizer_source(cfg);
-  // A GGUF file carries its tokenizer in its keys: the byte tokenizer is read from there,
-  // any other needs data.tokenizer (gguf_byte_tokenizer says so).
-  if (tokenizer_dir.empty() && is_gguf_path(cfg.model_init)) data.tokenizer = gguf_byte_tokenizer(cfg.model_init);
+  // A GGUF file carries its tokenizer in its keys (gguf_tokenizer says which it reads).
+  if (tokenizer_dir.empty() && is_gguf_path(cfg.model_init)) data.tokenizer = gguf_tokenizer(cfg.model_init);
   else data.tokenizer = make_tokenizer(tokenizer_dir.empty() ? "byte" : tokenizer_dir);
   {
     // The model's position limit caps the windows; its shapes alone tell it.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "data/sentencepiece_proto.h"
 #include "data/sentencepiece_tokenizer.h"
 #include "data/tokenizer_files.h"
 #include "text_files.h"
@@ -86,6 +87,31 @@ TEST(SentencePieceFiles, MissingOrBrokenModel) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("not a SentencePiece model"), std::string::npos) << e.what();
   }
+}
+
+// A GGUF "llama" tokenizer carries the pieces, scores and types: a model rebuilt from them
+// (data/sentencepiece_proto.h) encodes as the trained one, byte fallback included.
+TEST_F(SentencePiece, AModelRebuiltFromItsPiecesEncodesTheSame) {
+  SentencePieceTokenizer tok(dir_ + "/tokenizer.model");
+  const SentencePieceVocab v = tok.vocab();
+  ASSERT_EQ(v.pieces.size(), 500u);
+  EXPECT_EQ(v.pieces[0].type, 2);  // <unk>
+  EXPECT_EQ(v.pieces[1].type, 3);  // <s>
+  EXPECT_EQ(v.pieces[3].type, 3);  // the pad piece
+  EXPECT_EQ(v.pieces[4].text, "<0x00>");
+  EXPECT_EQ(v.pieces[4].type, 6);
+  EXPECT_TRUE(v.byte_fallback);
+  EXPECT_TRUE(v.add_dummy_prefix);
+  EXPECT_EQ(v.unk, 0);
+  EXPECT_EQ(v.pad, 3);
+  auto rebuilt = SentencePieceTokenizer::from_proto(sentencepiece_model_proto(v), "rebuilt");
+  for (const std::string& text : {test::read_text(test::kFortunes + "/wisdom"),
+                                  test::read_text(test::kTokenizerTests + "/unicode_sample.txt"),
+                                  std::string("  two leading spaces, </s> a control piece, and\ttabs")})
+    EXPECT_EQ(rebuilt->encode(text), tok.encode(text));
+  EXPECT_EQ(rebuilt->pad_id(), 3);
+  EXPECT_THROW(read_sentencepiece_vocab(std::string("\x0a\xff\xff\xff", 4), "garbage"), FormatError);
+  EXPECT_THROW(SentencePieceTokenizer::from_proto("not a model", "garbage"), FormatError);
 }
 
 }  // namespace

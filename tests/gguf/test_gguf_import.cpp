@@ -1,7 +1,8 @@
 // model.init=FILE.gguf: a model exported to GGUF trains on as the folder it came from (the
 // same losses, step for step, from an f32 file), a quantized file is a LoRA base whose
 // adapter generates on it, a q8_0 / q4_0 file's blocks are a base of that type as they are,
-// and a GGUF whose tokenizer bigbatch does not read is refused unless data.tokenizer names one.
+// and a GGUF whose tokenizer bigbatch does not read is refused unless data.tokenizer names one
+// (tokenizers read from GGUF: tests/gguf/test_gguf_llama_cpp.cpp).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -107,11 +108,12 @@ TEST(GgufImport, ATokenizerBigbatchDoesNotReadFromGgufIsRefused) {
   gguf::Writer w;
   std::vector<std::string> notes;
   gguf::add_model(w, *model, gguf::TensorType::F32, "fixture", notes);
-  w.add("tokenizer.ggml.model", std::string("llama"));
+  w.add("tokenizer.ggml.model", std::string("t5"));  // llama.cpp's Unigram, which bigbatch does not read
   w.write(dir + "/sp.gguf");
   auto r = test::run_cli("train model.init=" + dir + "/sp.gguf train.steps=1 " + kData + "out_dir=" + dir + "/run");
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("its tokenizer (tokenizer.ggml.model 'llama') is not read from GGUF; set data.tokenizer"),
+  EXPECT_NE(r.output.find("its tokenizer (tokenizer.ggml.model 't5') is not one bigbatch reads from GGUF (gpt2, llama); "
+                          "set data.tokenizer"),
             std::string::npos) << r.output;
 }
 

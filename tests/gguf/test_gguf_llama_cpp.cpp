@@ -17,6 +17,7 @@
 
 #include "../cli/run_cli.h"
 #include "data/tokenizer_files.h"
+#include "io/gguf_import.h"
 
 namespace bb {
 namespace {
@@ -45,6 +46,20 @@ std::string trained(const std::string& type) {
                          " out_dir=" + out);
   EXPECT_EQ(r.code, 0) << r.output;
   return out;
+}
+
+// llama.cpp's ids for `text` (no BOS), through run_gguf.mjs.
+std::vector<int64_t> llama_cpp_ids(const std::string& gguf, const std::string& text, const std::string& dir) {
+  const std::string prompt_file = test::write_file("bb_gguf_ids_prompt.txt", text);
+  const std::string out = dir + "/llama_cpp_ids.json";
+  FILE* p = popen(("node " + kScript + " " + gguf + " " + prompt_file + " 1 " + out + " 2>&1").c_str(), "r");
+  std::string log;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, p)) > 0) log.append(buf, got);
+  EXPECT_EQ(pclose(p), 0) << log;
+  EXPECT_EQ(log.find("was not control-type"), std::string::npos) << log;
+  return nlohmann::json::parse(test::read_file(out))["prompt_ids"].get<std::vector<int64_t>>();
 }
 
 nlohmann::json run_llama_cpp(const std::string& gguf, const std::string& dir, const std::string& forced) {
@@ -184,21 +199,48 @@ TEST(GgufLlamaCpp, Gpt2BpeTokenizerGivesBigbatchIds) {
   r = test::run_cli("export --model " + dir + " --type f32");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string text = "Hello world, it's 2026: don't   panic!\n  The Quick brown fox's 12345 jumps.";
-  const std::string prompt_file = test::write_file("bb_gguf_bpe_prompt.txt", text);
-  const std::string out = dir + "/llama_cpp.json";
-  FILE* p = popen(("node " + kScript + " " + dir + "/model-f32.gguf " + prompt_file + " 1 " + out + " 2>&1").c_str(), "r");
-  std::string log;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) log.append(buf, got);
-  ASSERT_EQ(pclose(p), 0) << log;
-  EXPECT_EQ(log.find("was not control-type"), std::string::npos) << log;
-  const auto ids = nlohmann::json::parse(test::read_file(out))["prompt_ids"].get<std::vector<int64_t>>();
+  const auto ids = llama_cpp_ids(dir + "/model-f32.gguf", text, dir);
   EXPECT_EQ(ids, load_tokenizer(dir)->encode(text));
   EXPECT_EQ(ids.size(), 25u);
+  // Read back from the file: the same BPE, merges and pre-tokenizer.
+  EXPECT_EQ(gguf_tokenizer(dir + "/model-f32.gguf")->encode(text), ids);
 }
 
-// A SentencePiece-style tokenizer has no GGUF writer yet: one sentence, and no file.
+// A SentencePiece tokenizer.model (trained here by Debian's spm_train with Llama's settings:
+// BPE, byte fallback, identity normalisation) is llama.cpp's "llama" tokenizer: its ids for
+// text with runs of spaces, digits, a newline and characters only byte fallback can encode
+// are bigbatch's, and the tokenizer read back from the GGUF file gives them too.
+TEST(GgufLlamaCpp, SentencePieceTokenizerGivesBigbatchIds) {
+  const std::string tok = ::testing::TempDir() + "/bb_gguf_spm_tok", dir = ::testing::TempDir() + "/bb_gguf_spm";
+  fs::remove_all(tok);
+  fs::remove_all(dir);
+  fs::create_directories(tok);
+  const std::string train = "spm_train --input=" + corpus() + "/wisdom --model_prefix=" + tok +
+                            "/tokenizer --vocab_size=400 --model_type=bpe --character_coverage=1.0 --byte_fallback=true"
+                            " --normalization_rule_name=identity --remove_extra_whitespaces=false --minloglevel=2"
+                            " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(train.c_str()), 0) << "spm_train failed or is missing (scripts/setup.sh installs it)";
+  fs::remove(tok + "/tokenizer.vocab");
+  auto r = test::run_cli("train model.type=llama model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=32 "
+                         "model.intermediate_size=64 model.vocab_size=400 data.tokenizer=" + tok + " train.micro_batch_size=2 "
+                         "train.grad_accum_steps=1 train.steps=2 train.eval_every=0 train.checkpoint_every=0 "
+                         "sample.max_new_tokens=0 data.path=" + corpus() + " out_dir=" + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = test::run_cli("export --model " + dir + " --type f32");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string text = "Hello world, it's 2026:   don't panic!\n  Caf\u00e9 \u65e5\u672c 12345 ends.";
+  const auto ids = llama_cpp_ids(dir + "/model-f32.gguf", text, dir);
+  EXPECT_EQ(ids, load_tokenizer(dir)->encode(text));
+  EXPECT_GT(ids.size(), 10u);
+  EXPECT_EQ(gguf_tokenizer(dir + "/model-f32.gguf")->encode(text), ids);
+  auto from_file = gguf_tokenizer(dir + "/model-f32.gguf");
+  EXPECT_EQ(from_file->decode(ids), text);
+  EXPECT_EQ(from_file->bos_id(), 1);
+  EXPECT_EQ(from_file->eos_id(), 2);
+}
+
+// A SentencePiece-style tokenizer.json without its tokenizer.model has no GGUF form here: one
+// sentence, and no file.
 TEST(GgufLlamaCpp, RefusesASentencePieceTokenizer) {
   const std::string dir = ::testing::TempDir() + "/bb_gguf_sp";
   fs::remove_all(dir);
