@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -74,6 +76,36 @@ void on_every_rank(Communicator& comm, const std::function<void()>& f, const std
 }
 
 // ZeRO-1: rank 0 prepares the folder, every rank writes its shard, rank 0 completes it.
+// A frozen q8_0 / q4_0 base is not written into model.safetensors (which has no block dtype,
+// and the base never changes): its dtype, shape and a fingerprint of its bytes go into the
+// file's metadata, and resume checks that the model rebuilt from model.init holds the same.
+constexpr std::string_view kFrozenBlocks = "bigbatch.frozen_blocks.";
+
+std::string block_fingerprint(const Tensor& t) {
+  // 64-bit FNV-1a over 8-byte words, then the tail: fast enough for a 1 GiB base per save.
+  const auto* p = static_cast<const uint8_t*>(t.raw());
+  const size_t n = t.nbytes();
+  uint64_t h = 1469598103934665603ull;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 1099511628211ull;
+  }
+  for (; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return fmt::format("{} {} {:016x}", dtype_name(t.dtype()), t.shape().str(), h);
+}
+
+void save_model_weights(const std::string& path, const Module& model) {
+  NamedTensors floats;
+  std::map<std::string, std::string> frozen;
+  for (const auto& [name, t] : model.named_parameters()) {
+    if (is_block_quantized(t.dtype())) frozen[std::string(kFrozenBlocks) + name] = block_fingerprint(t);
+    else floats.emplace_back(name, t);
+  }
+  save_safetensors(path, floats, frozen);
+}
+
 void save_sharded_checkpoint(const std::string& dir, const Module& model, Optimizer& opt, const Trainer& trainer,
                              const std::string& config_yaml) {
   Communicator& comm = trainer.comm();
@@ -89,7 +121,7 @@ void save_sharded_checkpoint(const std::string& dir, const Module& model, Optimi
   on_every_rank(comm, [&] {
     if (!lead) return;
     const json layout = shard_layout(opt.params(), trainer.options().bucket_bytes, comm.size());
-    save_safetensors(tmp + "/model.safetensors", model.named_parameters());
+    save_model_weights(tmp + "/model.safetensors", model);
     write_trainer_record(tmp, opt, trainer, config_yaml);
     std::vector<std::string> files = {"model.safetensors", "trainer.json"};
     for (const std::string& f : shard_files(layout)) files.push_back(f);
@@ -136,7 +168,7 @@ void save_checkpoint(const std::string& dir, const Module& model, Optimizer& opt
   const std::string tmp = dir + ".tmp";
   fs::remove_all(tmp);  // a write that was killed; never read as a checkpoint
   fs::create_directories(tmp);
-  save_safetensors(tmp + "/model.safetensors", model.named_parameters());
+  save_model_weights(tmp + "/model.safetensors", model);
   save_safetensors(tmp + "/optimizer.safetensors", opt.state());
   write_trainer_record(tmp, opt, trainer, config_yaml);
   write_manifest(tmp, opt.steps(), {"model.safetensors", "optimizer.safetensors", "trainer.json"}, json());
@@ -155,6 +187,14 @@ CheckpointInfo load_checkpoint(const std::string& dir, Module& model, Optimizer&
     const CheckpointInfo info = parse_trainer_record(read_text_file(path), path);
     SafetensorsFile weights(dir + "/model.safetensors");
     for (const auto& [name, p] : model.named_parameters()) {
+      if (is_block_quantized(p.dtype())) {
+        const auto it = weights.metadata().find(std::string(kFrozenBlocks) + name);
+        if (it == weights.metadata().end() || it->second != block_fingerprint(p))
+          throw FormatError(fmt::format("{}/model.safetensors: the frozen {} base weight '{}' is not the one this "
+                                        "checkpoint trained on (model.init or lora.base_dtype changed?)", dir,
+                                        dtype_name(p.dtype()), name));
+        continue;
+      }
       if (!weights.contains(name))
         throw FormatError(fmt::format("{}/model.safetensors has no tensor '{}'", dir, name));
       Tensor t = weights.get(name, p.dtype(), Category::Workspace);

