@@ -38,11 +38,24 @@ Tensor Linear::forward(const Tensor& x) const { return forward_with(x, nullptr);
 
 Tensor Linear::forward(const Tensor& x, const Context& ctx) const { return forward_with(x, &ctx); }
 
-Tensor Linear::forward_with(const Tensor& x, const Context* ctx) const {
+Tensor Linear::base_forward(const Tensor& x) const {
   // The weight may be stored in bf16 (a frozen LoRA base): cast makes it the activation dtype.
   // A q8_0 / q4_0 base is (out, in) whatever the layout and is never cast as a whole.
-  Tensor y = quantized() ? quantized_linear(x, weight_, bias_) : linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
+  return quantized() ? quantized_linear(x, weight_, bias_) : linear(x, cast(weight_, x.dtype()), bias_, opt_.layout);
+}
+
+Tensor Linear::forward_with(const Tensor& x, const Context* ctx) const {
+  Tensor y = base_forward(x);
   return adapter_ ? add(y, adapter_->forward(x, ctx)) : y;
+}
+
+// A quantized base has no fused kernel, but its product saves nothing of its input (its
+// gradient needs only the weight): pre(x) is formed and dropped, and the adapter's path
+// recomputes it in backward as the fused kernels do.
+Tensor Linear::quantized_after(const std::function<Tensor(const Tensor&)>& pre, const Tensor& x,
+                               const Context& ctx) const {
+  Tensor y = base_forward(pre(x));
+  return adapter_ ? add(y, checkpointed_adapter(*this, x, ctx, pre)) : y;
 }
 
 void Linear::set_adapter(std::shared_ptr<LinearAdapter> a) {
@@ -51,15 +64,14 @@ void Linear::set_adapter(std::shared_ptr<LinearAdapter> a) {
 }
 
 Tensor Linear::forward_after(Activation f, const Tensor& x, const Context& ctx) const {
-  // The fused kernels take a float weight: a quantized one keeps the activation's output.
-  if (quantized()) return forward(activation(f, x), ctx);
+  if (quantized()) return quantized_after([f](const Tensor& in) { return activation(f, in); }, x, ctx);
   Tensor y = activation_linear(f, x, cast(weight_, x.dtype()), bias_, opt_.layout);
   if (!adapter_) return y;
   return add(y, checkpointed_adapter(*this, x, ctx, [f](const Tensor& in) { return activation(f, in); }));
 }
 
 Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Context& ctx) const {
-  if (next.quantized()) return next.forward(forward(x), ctx);
+  if (next.quantized()) return next.quantized_after([this](const Tensor& in) { return forward(in); }, x, ctx);
   Tensor y = layer_norm_linear(x, weight_, bias_, eps_, cast(next.weight(), x.dtype()), next.bias(),
                                next.options().layout);
   if (!next.adapter()) return y;
@@ -67,6 +79,8 @@ Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Cont
 }
 
 Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const {
+  // A quantized base saves nothing of the product; silu and mul keep their inputs.
+  if (quantized() && !adapter_) return base_forward(mul(silu(gate), up));
   if (adapter_ || bias_.defined() || quantized()) return forward(mul(silu(gate), up), ctx);
   return swiglu_linear(gate, up, cast(weight_, gate.dtype()), opt_.layout);
 }
@@ -74,9 +88,20 @@ Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Contex
 std::vector<Tensor> RMSNorm::forward_linears(const Tensor& x, const std::vector<const Linear*>& nexts,
                                              const Context& ctx) const {
   bool fusable = !nexts.empty();
-  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined() && !l->quantized();
+  bool quantized = false;
+  for (const Linear* l : nexts) quantized = quantized || l->quantized();
+  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined() && !quantized;
   std::vector<Tensor> ys;
-  if (!fusable) {  // attention_bias (the fused product has no bias term) or a quantized base
+  if (quantized && !nexts.empty()) {  // the norm once; each product saves nothing of it
+    Tensor n = forward(x);
+    for (const Linear* l : nexts) {
+      ys.push_back(l->base_forward(n));
+      if (l->adapter())
+        ys.back() = add(ys.back(), checkpointed_adapter(*l, x, ctx, [this](const Tensor& in) { return forward(in); }));
+    }
+    return ys;
+  }
+  if (!fusable) {  // attention_bias: the fused product has no bias term
     Tensor n = forward(x);
     for (const Linear* l : nexts) ys.push_back(l->forward(n, ctx));
     return ys;

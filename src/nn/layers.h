@@ -2,6 +2,7 @@
 // Each casts its f32 master weight to the activation dtype on use, so one model runs in
 // f32 or bf16 by the Context it is given.
 #pragma once
+#include <functional>
 #include <memory>
 
 #include "nn/context.h"
@@ -38,6 +39,11 @@ class Linear : public Module {
   // (kept when an adapter is attached: the adapter reads the product of two inputs, which
   // the one-input checkpoint() does not replay).
   Tensor forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const;
+  // The frozen product alone, x W + b, without the adapter.
+  Tensor base_forward(const Tensor& x) const;
+  // forward(pre(x), ctx) for a quantized base: pre(x) is not kept (the product's gradient does
+  // not read it) and the adapter's path recomputes it.
+  Tensor quantized_after(const std::function<Tensor(const Tensor&)>& pre, const Tensor& x, const Context& ctx) const;
   Tensor& weight() { return weight_; }
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
