@@ -137,15 +137,17 @@ std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, Device de
       weights.emplace_back(hf_name, std::move(w));
       continue;
     }
-    if (device == Device::Meta) {
-      weights.emplace_back(hf_name, Tensor::empty(p.shape(), DType::F32, Device::Meta, Category::Parameters));
-      continue;
+    Tensor w = Tensor::empty(p.shape(), DType::F32, device, Category::Parameters);
+    if (device != Device::Meta) {
+      std::vector<float> v = r.values(*t);
+      if (place.rope_heads > 0) v = gguf::unpermute_rope_rows(v, place.rope_heads, shape[0], shape[1]);
+      if (place.transpose && shape.size() == 2) v = gguf::transposed(v, shape[0], shape[1]);
+      std::copy(v.begin(), v.end(), w.data<float>());
     }
-    std::vector<float> v = r.values(*t);
-    if (place.rope_heads > 0) v = gguf::unpermute_rope_rows(v, place.rope_heads, shape[0], shape[1]);
-    if (place.transpose && shape.size() == 2) v = gguf::transposed(v, shape[0], shape[1]);
-    Tensor w = Tensor::empty(p.shape(), DType::F32, Device::CPU, Category::Parameters);
-    std::copy(v.begin(), v.end(), w.data<float>());
+    // A frozen base takes its dtype now, tensor by tensor: never the whole model in f32.
+    const auto low = lowered.find(hf_name);
+    if (low != lowered.end() && linear_dtype != DType::F32)
+      w = to_base_dtype(w, linear_dtype, low->second, path, place.name);
     weights.emplace_back(hf_name, std::move(w));
   }
   // Nothing in the file may go unused: a tensor the model has no place for would change
@@ -154,7 +156,7 @@ std::unique_ptr<CausalLM> load_gguf_causal_lm(const std::string& path, Device de
     if (!used.count(t.name))
       throw FormatError(fmt::format("{}: tensor '{}' has no place in a bigbatch {} (the model would not be the "
                                     "file's)", path, t.name, arch));
-  load_named_weights(*model, weights, path, [](const std::string& n) { return n; }, linear_dtype);
+  load_named_weights(*model, std::move(weights), path, [](const std::string& n) { return n; }, linear_dtype);
   return model;
 }
 

@@ -85,9 +85,9 @@ void write_gpt2_config(const std::string& dir, const GPT2Config& c) {
   write_text_atomic(dir + "/config.json", j.dump(2) + "\n");
 }
 
-void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source, DType linear_dtype) {
+void load_gpt2_weights(GPT2& model, NamedTensors weights, const std::string& source, DType linear_dtype) {
   // The Hub's GPT2LMHeadModel files prefix the body with "transformer."; GPT2Model's do not.
-  load_named_weights(model, weights, source, [](const std::string& name) {
+  load_named_weights(model, std::move(weights), source, [](const std::string& name) {
     return name.rfind("transformer.", 0) == 0 ? name.substr(12) : name;
   }, linear_dtype);
 }

@@ -24,7 +24,7 @@ void save_gpt2(const std::string& dir, const GPT2& model);
 
 // Copies weights named as the Hub names them into the model; every model tensor must be
 // present (the tied lm_head and attention-mask buffers are skipped).
-void load_gpt2_weights(GPT2& model, const NamedTensors& weights, const std::string& source,
+void load_gpt2_weights(GPT2& model, NamedTensors weights, const std::string& source,
                        DType linear_dtype = DType::F32);
 
 }  // namespace bb

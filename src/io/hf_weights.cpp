@@ -139,16 +139,31 @@ std::map<std::string, WeightLayout> lowerable_linear_weights(const Module& model
   return names;
 }
 
-void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
+Tensor to_base_dtype(const Tensor& value, DType want, WeightLayout layout, const std::string& source,
+                     const std::string& name) {
+  if (is_block_quantized(want)) {
+    const int64_t inputs = layout == WeightLayout::kOutIn ? value.dim(-1) : value.dim(0);
+    if (value.ndim() != 2 || inputs % kQuantBlock != 0)
+      throw ConfigError(fmt::format("lora.base_dtype {}: {} tensor '{}' has {} inputs, not a multiple of {}",
+                                    dtype_name(want), source, name, inputs, kQuantBlock));
+    return quantize(value, want, layout);
+  }
+  Tensor converted = Tensor::empty(value.shape(), want, value.device(), Category::Parameters);
+  backend_for(value.device()).cast(value, converted);
+  return converted;
+}
+
+void load_named_weights(Module& model, NamedTensors weights, const std::string& source,
                         const std::function<std::string(const std::string&)>& rename, DType linear_dtype) {
-  std::map<std::string, std::pair<std::string, Tensor>> by_name;  // ours -> (the file's name, tensor)
-  for (const auto& [name, t] : weights) by_name[rename(name)] = {name, t};
+  std::map<std::string, size_t> by_name;  // ours -> index in weights
+  for (size_t i = 0; i < weights.size(); ++i) by_name[rename(weights[i].first)] = i;
   const std::map<std::string, WeightLayout> lowered =
       linear_dtype == DType::F32 ? std::map<std::string, WeightLayout>{} : lowerable_linear_weights(model);
   for (const auto& [name, param] : model.named_parameters()) {
     auto it = by_name.find(name);
     if (it == by_name.end()) throw FormatError(fmt::format("{}: tensor '{}' is missing", source, name));
-    const auto& [stored_name, stored] = it->second;
+    const std::string stored_name = weights[it->second].first;
+    Tensor stored = std::move(weights[it->second].second);  // the list lets it go
     const auto low = lowered.find(name);
     const DType want = low != lowered.end() ? linear_dtype : DType::F32;
     // Blocks read as they are (a quantized GGUF for a base of its type) are (out, in).
@@ -164,18 +179,10 @@ void load_named_weights(Module& model, const NamedTensors& weights, const std::s
                                     source, stored_name, blocks ? std::string(dtype_name(stored.dtype()))
                                                                 : safetensors_code(value.dtype())));
     require_finite(value, stored_name, source);
-    if (is_block_quantized(want) && value.dtype() != want) {
+    if (value.dtype() != want) {
       // One tensor at a time, straight from the file's dtype: the base is never whole in f32.
-      const int64_t inputs = low->second == WeightLayout::kOutIn ? value.dim(-1) : value.dim(0);
-      if (value.ndim() != 2 || inputs % kQuantBlock != 0)
-        throw ConfigError(fmt::format("lora.base_dtype {}: {} tensor '{}' has {} inputs, not a multiple of {}",
-                                      dtype_name(want), source, stored_name, inputs, kQuantBlock));
-      value = quantize(value, want, low->second);
-      release_mapped_pages(stored);
-    } else if (value.dtype() != want) {
-      Tensor converted = Tensor::empty(value.shape(), want, value.device(), Category::Parameters);
-      backend_for(value.device()).cast(value, converted);
-      value = converted;
+      value = low != lowered.end() ? to_base_dtype(value, want, low->second, source, stored_name)
+                                   : to_base_dtype(value, want, WeightLayout::kOutIn, source, stored_name);
       release_mapped_pages(stored);
     }
     model.set_parameter(name, value);

@@ -60,11 +60,19 @@ void require_finite(const Tensor& t, const std::string& name, const std::string&
 // are widened to f32 master weights, except the weights of Linear layers (not lm_head) when
 // `linear_dtype` is not f32: those are kept in, or converted to, that dtype (a frozen LoRA
 // base), so a bf16 file's tensors are used straight from the mapping; q8_0 / q4_0 quantize
-// each tensor as it is read (ops quantize(), (out, in) blocks). Extra tensors in
+// each tensor as it is read (ops quantize(), (out, in) blocks). Each tensor of `weights` is
+// let go once converted, so a load holds one tensor of the file's at a time beside the model.
+// The conversion of one tensor: to_base_dtype. Extra tensors in
 // `weights` are ignored.
-void load_named_weights(Module& model, const NamedTensors& weights, const std::string& source,
+void load_named_weights(Module& model, NamedTensors weights, const std::string& source,
                         const std::function<std::string(const std::string&)>& rename,
                         DType linear_dtype = DType::F32);
+
+// `value` (a float weight of a Linear with `layout`) in a frozen base's `want` dtype: cast to
+// bf16, or quantized into (out, in) blocks; ConfigError naming `source` and `name` when its
+// inputs are not whole blocks.
+Tensor to_base_dtype(const Tensor& value, DType want, WeightLayout layout, const std::string& source,
+                     const std::string& name);
 
 // The names of the weights apply_lora lowers, every Linear's weight but lm_head's, with the
 // layer's layout (a q8_0 / q4_0 base is quantized along its inputs).
