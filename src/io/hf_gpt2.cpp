@@ -85,7 +85,7 @@ void write_gpt2_config(const std::string& dir, const GPT2Config& c) {
   write_text_atomic(dir + "/config.json", j.dump(2) + "\n");
 }
 
-void load_gpt2_weights(GPT2& model, NamedTensors weights, const std::string& source, DType linear_dtype) {
+void load_gpt2_weights(GPT2& model, LazyTensors weights, const std::string& source, DType linear_dtype) {
   // The Hub's GPT2LMHeadModel files prefix the body with "transformer."; GPT2Model's do not.
   load_named_weights(model, std::move(weights), source, [](const std::string& name) {
     return name.rfind("transformer.", 0) == 0 ? name.substr(12) : name;
@@ -98,7 +98,7 @@ std::unique_ptr<GPT2> load_gpt2(const std::string& dir, Device device, DType lin
     UncountedMeta scaffold;
     model = std::make_unique<GPT2>(read_gpt2_config(dir), 0, Device::Meta);
   }
-  load_gpt2_weights(*model, load_safetensors_dir(dir, Category::Parameters, device), dir, linear_dtype);
+  load_gpt2_weights(*model, map_safetensors_dir(dir, Category::Parameters, device), dir, linear_dtype);
   return model;
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "io/safetensors.h"
 #include "models/gpt2.h"
 
 namespace bb {
@@ -24,7 +25,7 @@ void save_gpt2(const std::string& dir, const GPT2& model);
 
 // Copies weights named as the Hub names them into the model; every model tensor must be
 // present (the tied lm_head and attention-mask buffers are skipped).
-void load_gpt2_weights(GPT2& model, NamedTensors weights, const std::string& source,
+void load_gpt2_weights(GPT2& model, LazyTensors weights, const std::string& source,
                        DType linear_dtype = DType::F32);
 
 }  // namespace bb

@@ -92,7 +92,7 @@ std::unique_ptr<Llama> load_llama(const std::string& dir, Device device, DType l
     UncountedMeta scaffold;
     model = std::make_unique<Llama>(read_llama_config(dir), 0, Device::Meta);
   }
-  NamedTensors weights = load_safetensors_dir(dir, Category::Parameters, device);
+  LazyTensors weights = map_safetensors_dir(dir, Category::Parameters, device);
   // A tied checkpoint may still carry lm_head.weight (a copy of embed_tokens): it is ignored.
   load_named_weights(*model, std::move(weights), dir, [](const std::string& n) { return n; }, linear_dtype);
   return model;

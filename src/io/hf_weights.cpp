@@ -155,6 +155,14 @@ Tensor to_base_dtype(const Tensor& value, DType want, WeightLayout layout, const
 
 void load_named_weights(Module& model, NamedTensors weights, const std::string& source,
                         const std::function<std::string(const std::string&)>& rename, DType linear_dtype) {
+  LazyTensors lazy;
+  for (auto& [name, t] : weights) lazy.emplace_back(name, [t = std::move(t)] { return t; });
+  weights.clear();
+  load_named_weights(model, std::move(lazy), source, rename, linear_dtype);
+}
+
+void load_named_weights(Module& model, LazyTensors weights, const std::string& source,
+                        const std::function<std::string(const std::string&)>& rename, DType linear_dtype) {
   std::map<std::string, size_t> by_name;  // ours -> index in weights
   for (size_t i = 0; i < weights.size(); ++i) by_name[rename(weights[i].first)] = i;
   const std::map<std::string, WeightLayout> lowered =
@@ -163,7 +171,8 @@ void load_named_weights(Module& model, NamedTensors weights, const std::string& 
     auto it = by_name.find(name);
     if (it == by_name.end()) throw FormatError(fmt::format("{}: tensor '{}' is missing", source, name));
     const std::string stored_name = weights[it->second].first;
-    Tensor stored = std::move(weights[it->second].second);  // the list lets it go
+    Tensor stored = weights[it->second].second();
+    weights[it->second].second = nullptr;  // the list lets it go
     const auto low = lowered.find(name);
     const DType want = low != lowered.end() ? linear_dtype : DType::F32;
     // Blocks read as they are (a quantized GGUF for a base of its type) are (out, in).

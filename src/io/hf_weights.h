@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "io/safetensors.h"
 #include "nn/module.h"
 #include "ops/ops.h"
 
@@ -61,9 +62,13 @@ void require_finite(const Tensor& t, const std::string& name, const std::string&
 // `linear_dtype` is not f32: those are kept in, or converted to, that dtype (a frozen LoRA
 // base), so a bf16 file's tensors are used straight from the mapping; q8_0 / q4_0 quantize
 // each tensor as it is read (ops quantize(), (out, in) blocks). Each tensor of `weights` is
-// let go once converted, so a load holds one tensor of the file's at a time beside the model.
+// read when its parameter's turn comes and let go once converted, so a load holds one tensor
+// of the file's at a time beside the model (a tensor the model has no place for is never read).
 // The conversion of one tensor: to_base_dtype. Extra tensors in
 // `weights` are ignored.
+void load_named_weights(Module& model, LazyTensors weights, const std::string& source,
+                        const std::function<std::string(const std::string&)>& rename,
+                        DType linear_dtype = DType::F32);
 void load_named_weights(Module& model, NamedTensors weights, const std::string& source,
                         const std::function<std::string(const std::string&)>& rename,
                         DType linear_dtype = DType::F32);

@@ -248,8 +248,8 @@ std::vector<std::string> parse_safetensors_index(const std::string& text, const 
   return files;
 }
 
-NamedTensors load_safetensors_dir(const std::string& dir, Category category, Device device) {
-  NamedTensors out;
+LazyTensors map_safetensors_dir(const std::string& dir, Category category, Device device) {
+  LazyTensors out;
   const std::string index = dir + "/model.safetensors.index.json";
   std::vector<std::string> files;
   if (fs::exists(index)) {
@@ -260,9 +260,16 @@ NamedTensors load_safetensors_dir(const std::string& dir, Category category, Dev
     throw FormatError(fmt::format("{} has neither model.safetensors nor model.safetensors.index.json", dir));
   }
   for (const std::string& f : files) {
-    SafetensorsFile file(dir + "/" + f);
-    for (const std::string& name : file.names()) out.emplace_back(name, file.get(name, category, device));
+    auto file = std::make_shared<SafetensorsFile>(dir + "/" + f);
+    for (const std::string& name : file->names())
+      out.emplace_back(name, [file, name, category, device] { return file->get(name, category, device); });
   }
+  return out;
+}
+
+NamedTensors load_safetensors_dir(const std::string& dir, Category category, Device device) {
+  NamedTensors out;
+  for (auto& [name, read] : map_safetensors_dir(dir, category, device)) out.emplace_back(name, read());
   return out;
 }
 

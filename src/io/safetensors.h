@@ -3,6 +3,7 @@
 // model.safetensors.index.json. Every malformed header, offset, dtype or shape is a
 // FormatError naming the file and the tensor.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,6 +61,11 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 // On Device::Meta: shapes counted as the CPU read would be (SafetensorsFile::get).
 NamedTensors load_safetensors_dir(const std::string& dir, Category category = Category::Parameters,
                                   Device device = Device::CPU);
+// The same tensors, each read (and counted) only when its reader is called: a load that
+// converts tensor by tensor then counts one of the file's tensors at a time, not the file.
+using LazyTensors = std::vector<std::pair<std::string, std::function<Tensor()>>>;
+LazyTensors map_safetensors_dir(const std::string& dir, Category category = Category::Parameters,
+                                Device device = Device::CPU);
 
 // The shard files an index (model.safetensors.index.json's text) names, each once, in order
 // of first mention; each must be a plain file name. `path` names the index in errors.
