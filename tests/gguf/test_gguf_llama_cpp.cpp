@@ -48,6 +48,20 @@ std::string trained(const std::string& type) {
   return out;
 }
 
+// A one-layer model trained two steps with the tokenizer folder `tok` into `dir`, exported
+// there as model-f32.gguf.
+bool trained_with_tokenizer(const std::string& model, const std::string& tok, const std::string& dir) {
+  auto r = test::run_cli("train " + model + " model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=32 "
+                         "data.tokenizer=" + tok + " train.micro_batch_size=2 train.grad_accum_steps=1 train.steps=2 "
+                         "train.eval_every=0 train.checkpoint_every=0 sample.max_new_tokens=0 data.path=" + corpus() +
+                         " out_dir=" + dir);
+  EXPECT_EQ(r.code, 0) << r.output;
+  if (r.code != 0) return false;
+  r = test::run_cli("export --model " + dir + " --type f32");
+  EXPECT_EQ(r.code, 0) << r.output;
+  return r.code == 0;
+}
+
 // llama.cpp's ids for `text` (no BOS), through run_gguf.mjs.
 std::vector<int64_t> llama_cpp_ids(const std::string& gguf, const std::string& text, const std::string& dir) {
   const std::string prompt_file = test::write_file("bb_gguf_ids_prompt.txt", text);
@@ -191,13 +205,7 @@ TEST(GgufLlamaCpp, Gpt2BpeTokenizerGivesBigbatchIds) {
   fs::create_directories(tok);
   fs::copy_file(enc + "/encoder.json", tok + "/vocab.json");
   fs::copy_file(enc + "/vocab.bpe", tok + "/merges.txt");
-  auto r = test::run_cli("train model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=32 "
-                         "model.vocab_size=50257 data.tokenizer=" + tok + " train.micro_batch_size=2 "
-                         "train.grad_accum_steps=1 train.steps=2 train.eval_every=0 train.checkpoint_every=0 "
-                         "sample.max_new_tokens=0 data.path=" + corpus() + " out_dir=" + dir);
-  ASSERT_EQ(r.code, 0) << r.output;
-  r = test::run_cli("export --model " + dir + " --type f32");
-  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_TRUE(trained_with_tokenizer("model.vocab_size=50257", tok, dir));
   const std::string text = "Hello world, it's 2026: don't   panic!\n  The Quick brown fox's 12345 jumps.";
   const auto ids = llama_cpp_ids(dir + "/model-f32.gguf", text, dir);
   EXPECT_EQ(ids, load_tokenizer(dir)->encode(text));
@@ -221,13 +229,7 @@ TEST(GgufLlamaCpp, SentencePieceTokenizerGivesBigbatchIds) {
                             " >/dev/null 2>&1";
   ASSERT_EQ(std::system(train.c_str()), 0) << "spm_train failed or is missing (scripts/setup.sh installs it)";
   fs::remove(tok + "/tokenizer.vocab");
-  auto r = test::run_cli("train model.type=llama model.n_layer=1 model.n_head=2 model.n_embd=32 model.block_size=32 "
-                         "model.intermediate_size=64 model.vocab_size=400 data.tokenizer=" + tok + " train.micro_batch_size=2 "
-                         "train.grad_accum_steps=1 train.steps=2 train.eval_every=0 train.checkpoint_every=0 "
-                         "sample.max_new_tokens=0 data.path=" + corpus() + " out_dir=" + dir);
-  ASSERT_EQ(r.code, 0) << r.output;
-  r = test::run_cli("export --model " + dir + " --type f32");
-  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_TRUE(trained_with_tokenizer("model.type=llama model.intermediate_size=64 model.vocab_size=400", tok, dir));
   const std::string text = "Hello world, it's 2026:   don't panic!\n  Caf\u00e9 \u65e5\u672c 12345 ends.";
   const auto ids = llama_cpp_ids(dir + "/model-f32.gguf", text, dir);
   EXPECT_EQ(ids, load_tokenizer(dir)->encode(text));
