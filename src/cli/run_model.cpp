@@ -24,6 +24,7 @@ bool is_adapter_parameter(const std::string& name) {
 void save_lora_base(const RunConfig& cfg, const Job& job, const std::string& dir) {
   RunConfig plain = cfg;
   plain.lora.r = 0;
+  plain.lora.base_dtype = "fp32";
   auto base = make_causal_lm(plain);
   bool quantized = false;
   for (const auto& [name, t] : job.model->named_parameters()) quantized = quantized || is_block_quantized(t.dtype());

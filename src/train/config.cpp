@@ -264,6 +264,9 @@ void validate(const RunConfig& c) {
   if (c.lora.base_dtype != "fp32" && c.lora.base_dtype != "bf16" && c.lora.base_dtype != "q8_0" &&
       c.lora.base_dtype != "q4_0")
     throw ConfigError(fmt::format("lora.base_dtype '{}' is not known (fp32, bf16, q8_0 or q4_0)", c.lora.base_dtype));
+  if (c.lora.base_dtype != "fp32" && c.lora.r <= 0)
+    throw ConfigError(fmt::format("lora.base_dtype {} is the frozen base of a LoRA run: set lora.r above 0 (full "
+                                  "fine-tuning trains every weight in f32)", c.lora.base_dtype));
   if (!(c.train.beta1 >= 0 && c.train.beta1 < 1) || !(c.train.beta2 >= 0 && c.train.beta2 < 1))
     throw ConfigError("train.beta1 and train.beta2 must be in [0, 1)");
   if (!(c.data.val_fraction >= 0 && c.data.val_fraction < 1))

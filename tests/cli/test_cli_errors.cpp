@@ -35,6 +35,9 @@ TEST(CliErrors, OutOfRangeValueIsNamed) {
   expect_error(run_cli("train train.micro_batch_size=0"), "train.micro_batch_size");
   expect_error(run_cli("train model.n_embd=30 model.n_head=4"), "model.n_embd");
   expect_error(run_cli("train train.precision=fp8"), "train.precision");
+  expect_error(run_cli("train lora.r=4 lora.base_dtype=q5_1"), "lora.base_dtype 'q5_1' is not known");
+  // A base dtype without LoRA would be ignored: it is refused instead.
+  expect_error(run_cli("train lora.base_dtype=q8_0"), "lora.base_dtype q8_0 is the frozen base of a LoRA run");
 }
 
 TEST(CliErrors, DataTooShortForOneWindowNamesTheFile) {
