@@ -190,8 +190,8 @@ void load_named_weights(Module& model, LazyTensors weights, const std::string& s
     require_finite(value, stored_name, source);
     if (value.dtype() != want) {
       // One tensor at a time, straight from the file's dtype: the base is never whole in f32.
-      value = low != lowered.end() ? to_base_dtype(value, want, low->second, source, stored_name)
-                                   : to_base_dtype(value, want, WeightLayout::kOutIn, source, stored_name);
+      const WeightLayout layout = low != lowered.end() ? low->second : WeightLayout::kOutIn;
+      value = to_base_dtype(value, want, layout, source, stored_name);
       release_mapped_pages(stored);
     }
     model.set_parameter(name, value);

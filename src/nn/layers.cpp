@@ -81,7 +81,7 @@ Tensor LayerNorm::forward_linear(const Tensor& x, const Linear& next, const Cont
 Tensor Linear::forward_swiglu(const Tensor& gate, const Tensor& up, const Context& ctx) const {
   // A quantized base saves nothing of the product; silu and mul keep their inputs.
   if (quantized() && !adapter_) return base_forward(mul(silu(gate), up));
-  if (adapter_ || bias_.defined() || quantized()) return forward(mul(silu(gate), up), ctx);
+  if (adapter_ || bias_.defined()) return forward(mul(silu(gate), up), ctx);
   return swiglu_linear(gate, up, cast(weight_, gate.dtype()), opt_.layout);
 }
 
@@ -90,9 +90,8 @@ std::vector<Tensor> RMSNorm::forward_linears(const Tensor& x, const std::vector<
   bool fusable = !nexts.empty();
   bool quantized = false;
   for (const Linear* l : nexts) quantized = quantized || l->quantized();
-  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined() && !quantized;
   std::vector<Tensor> ys;
-  if (quantized && !nexts.empty()) {  // the norm once; each product saves nothing of it
+  if (quantized) {  // the norm once; each product saves nothing of it
     Tensor n = forward(x);
     for (const Linear* l : nexts) {
       ys.push_back(l->base_forward(n));
@@ -101,6 +100,7 @@ std::vector<Tensor> RMSNorm::forward_linears(const Tensor& x, const std::vector<
     }
     return ys;
   }
+  for (const Linear* l : nexts) fusable = fusable && !l->bias().defined();
   if (!fusable) {  // attention_bias: the fused product has no bias term
     Tensor n = forward(x);
     for (const Linear* l : nexts) ys.push_back(l->forward(n, ctx));

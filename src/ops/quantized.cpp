@@ -33,21 +33,39 @@ Tensor leading(const Tensor& flat, int64_t rows, int64_t cols) {
   return flat.narrow_rows(0, rows * cols).view({rows, cols});
 }
 
+// The workspace of one product through w (out, in) for m rows of activations: a tile of w's
+// rows dequantized, and (when w takes more than one tile) an (m, tile) block of the
+// activations' side. Allocated by the op, once per call, so the meta backend counts them.
+struct TileWork {
+  int64_t out, in, m, tile;
+  Tensor wt, part;
+  TileWork(const Tensor& w, int64_t rows_m, DType dtype, Device device)
+      : out(w.dim(0)), in(w.dim(1)), m(rows_m), tile(quantized_tile_rows(out, in, dtype)) {
+    wt = Tensor::empty(Shape{tile * in}, dtype, device, Category::Workspace);
+    if (tile < out) part = Tensor::empty(Shape{m * tile}, dtype, device, Category::Workspace);
+  }
+  bool tiled() const { return tile < out; }
+  // Rows [o0, o0 + rows) of w, dequantized into the workspace.
+  Tensor weight_rows(Backend& k, const Tensor& w, int64_t o0, int64_t rows) const {
+    Tensor t = leading(wt, rows, in);
+    k.cast(w.narrow_rows(o0, rows), t);
+    return t;
+  }
+  Tensor block(int64_t rows) const { return leading(part, m, rows); }
+};
+
 // dx (m, in) = dy (m, out) w: the input gradient, tiles of w's rows accumulated.
 Tensor quantized_linear_grad(const Tensor& dy, const Tensor& w, DType dtype) {
   const int64_t out = w.dim(0), in = w.dim(1), m = dy.numel() / out;
   Tensor g = cast(dy, dtype).view({m, out});
   Tensor dx = Tensor::empty(Shape{m, in}, dtype, dy.device());
-  const int64_t tile = quantized_tile_rows(out, in, dtype);
-  Tensor wt = Tensor::empty(Shape{tile * in}, dtype, dy.device(), Category::Workspace);
-  Tensor part = tile < out ? Tensor::empty(Shape{m * tile}, dtype, dy.device(), Category::Workspace) : Tensor();
+  const TileWork work(w, m, dtype, dy.device());
   Backend& k = kernels(dy);
-  for_each_tile(out, tile, [&](int64_t o0, int64_t rows) {
-    Tensor wtile = leading(wt, rows, in);
-    k.cast(w.narrow_rows(o0, rows), wtile);
+  for_each_tile(out, work.tile, [&](int64_t o0, int64_t rows) {
+    const Tensor wtile = work.weight_rows(k, w, o0, rows);
     Tensor src = g;
-    if (tile < out) {
-      src = leading(part, m, rows);
+    if (work.tiled()) {
+      src = work.block(rows);
       k.copy_block(g, src, m, out, rows, o0, 0, rows, 1);
     }
     k.matmul(src, wtile, Tensor(), dx,
@@ -97,20 +115,17 @@ Tensor quantized_linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   dims.back() = out;
   Tensor y = Tensor::empty(Shape(dims), x.dtype(), x.device());
   const Tensor x2 = x.view({m, in}), y2 = y.view({m, out});
-  const int64_t tile = quantized_tile_rows(out, in, x.dtype());
-  Tensor wt = Tensor::empty(Shape{tile * in}, x.dtype(), x.device(), Category::Workspace);
-  Tensor part = tile < out ? Tensor::empty(Shape{m * tile}, x.dtype(), x.device(), Category::Workspace) : Tensor();
-  Backend& k = kernels(x);
-  for_each_tile(out, tile, [&](int64_t o0, int64_t rows) {
-    Tensor wtile = leading(wt, rows, in);
-    k.cast(w.narrow_rows(o0, rows), wtile);
-    Tensor dst = tile < out ? leading(part, m, rows) : y2;
-    k.matmul(x2, wtile, bias.defined() ? bias.narrow_rows(o0, rows) : Tensor(), dst,
-             MatmulArgs{.m = m, .n = rows, .k = in, .trans_b = true, .b_batched = false});
-    if (tile < out) k.copy_block(dst, y2, m, rows, out, 0, o0, rows, 1);
-  });
-  wt = Tensor();
-  part = Tensor();
+  {
+    const TileWork work(w, m, x.dtype(), x.device());  // released before the tape holds anything
+    Backend& k = kernels(x);
+    for_each_tile(out, work.tile, [&](int64_t o0, int64_t rows) {
+      const Tensor wtile = work.weight_rows(k, w, o0, rows);
+      const Tensor dst = work.tiled() ? work.block(rows) : y2;
+      k.matmul(x2, wtile, bias.defined() ? bias.narrow_rows(o0, rows) : Tensor(), dst,
+               MatmulArgs{.m = m, .n = rows, .k = in, .trans_b = true, .b_batched = false});
+      if (work.tiled()) k.copy_block(dst, y2, m, rows, out, 0, o0, rows, 1);
+    });
+  }
   if (will_record({x, bias})) {
     Tensor sw = w.detach();
     const DType dtype = x.dtype();
