@@ -40,12 +40,14 @@ int main(int argc, char** argv) {
   CLI::App app{"op benchmark"};
   int64_t B = 8, T = 1024, C = 768, H = 12, V = 50257;
   int reps = 5;
+  int64_t chunk = 0;
   app.add_option("--batch", B);
   app.add_option("--seq", T);
   app.add_option("--embd", C);
   app.add_option("--heads", H);
   app.add_option("--vocab", V);
   app.add_option("--reps", reps);
+  app.add_option("--chunk", chunk, "rows per chunk of the linear + cross-entropy");
   CLI11_PARSE(app, argc, argv);
 
   const double ceil32 = bench::matmul_ceiling_gflops(DType::F32), ceil16 = bench::matmul_ceiling_gflops(DType::BF16);
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
     Tensor targets = Tensor::from_ints(Shape{rows}, ids);
     print({fmt::format("linear+cross-entropy {} fwd+bwd ({}x{}, V={})", dtype_name(dt), rows, C, V),
            6.0 * rows * C * V, repeat(reps, [&] {
-             Tensor loss = linear_cross_entropy(h, wte, targets);
+             Tensor loss = linear_cross_entropy(h, wte, targets, -100, nullptr, chunk);
              backward(loss);
            })},
           dt == DType::F32 ? ceil32 : ceil16);

@@ -182,7 +182,8 @@ class Backend {
   // Cross-entropy of logits (rows, vocab) against targets (rows, i64), fused with
   // log-softmax. loss (f32, one element) = sum over rows whose target != ignore_index;
   // counted (f32, one element) = how many such rows. If dlogits is defined it receives
-  // d(loss)/d(logits) * grad_scale (same dtype as logits).
+  // d(loss)/d(logits) * grad_scale, in the logits' dtype or, from f32 logits, in any float
+  // dtype (rounded once).
   virtual void cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                              const Tensor& loss, const Tensor& counted, const Tensor& dlogits,
                              float grad_scale) = 0;

@@ -115,7 +115,7 @@ Tensor GPT2::hidden(const Tensor& tokens, const Context& ctx, KVCache* cache) co
 Tensor GPT2::loss(const Tensor& tokens, const Tensor& targets, const Context& ctx,
                   int64_t* count, int64_t ignore_index) const {
   Tensor h = hidden(tokens, ctx);
-  return linear_cross_entropy(h, wte_->weight(), targets, ignore_index, count, 256, ctx.grad_scale);
+  return linear_cross_entropy(h, wte_->weight(), targets, ignore_index, count, 0, ctx.grad_scale);
 }
 
 Tensor GPT2::logits(const Tensor& tokens, const Context& ctx) const { return head(hidden(tokens, ctx)); }

@@ -125,7 +125,7 @@ Tensor Llama::hidden(const Tensor& tokens, const Context& ctx, int64_t pos, KVCa
 
 Tensor Llama::loss(const Tensor& tokens, const Tensor& targets, const Context& ctx, int64_t* count,
                    int64_t ignore_index) const {
-  return linear_cross_entropy(hidden(tokens, ctx), head_weight(), targets, ignore_index, count, 256,
+  return linear_cross_entropy(hidden(tokens, ctx), head_weight(), targets, ignore_index, count, 0,
                               ctx.grad_scale);
 }
 

@@ -62,7 +62,16 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
                                 w.desc(), x.desc()));
   const int64_t c = x.dim(-1), vocab = w.dim(0), rows = x.numel() / c;
   check_targets(op, targets, rows);
-  if (chunk_rows <= 0) chunk_rows = 256;
+  // By default a chunk holds about 24M logits (96 MiB in f32): the weight-gradient product
+  // accumulates into the whole (V, C) f32 gradient once a chunk, so a chunk must have rows
+  // enough to hide that traffic (at V = 50257, C = 384, bf16: 256 rows run the three products
+  // 12% slower than 512, and 1024 are slower again).
+  // The rows are split evenly, so no chunk is a small remainder.
+  if (chunk_rows <= 0) {
+    const int64_t target = std::max<int64_t>(16, (int64_t{24} << 20) / std::max<int64_t>(vocab, 1));
+    const int64_t chunks = std::max<int64_t>(1, (rows + target / 2) / target);
+    chunk_rows = (rows + chunks - 1) / chunks;
+  }
   chunk_rows = std::min(chunk_rows, std::max<int64_t>(rows, 1));
 
   const bool grads = will_record({x, w});
@@ -85,11 +94,10 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
       wc = Tensor::empty(w.shape(), x.dtype(), dev);
       k.cast(w, wc);
     }
+    // The logits are f32 (the loss is formed from them); their gradient is written in x's
+    // dtype, which the backward products read.
     Tensor logits = Tensor::empty(Shape{chunk_rows, vocab}, DType::F32, dev);
-    Tensor dlogits = grads ? Tensor::empty(Shape{chunk_rows, vocab}, DType::F32, dev) : Tensor();
-    // The backward products read dlogits in the weight's dtype.
-    Tensor dlow = grads && x.dtype() != DType::F32
-                      ? Tensor::empty(Shape{chunk_rows, vocab}, x.dtype(), dev) : Tensor();
+    Tensor dlogits = grads ? Tensor::empty(Shape{chunk_rows, vocab}, x.dtype(), dev) : Tensor();
     Tensor part_loss = Tensor::empty(Shape{}, DType::F32, dev);
     Tensor part_count = Tensor::empty(Shape{}, DType::F32, dev);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
@@ -103,11 +111,6 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
       k.binary(BinaryOp::Add, loss, part_loss, loss);
       k.binary(BinaryOp::Add, counted, part_count, counted);
       if (!grads) continue;
-      if (dlow.defined()) {
-        Tensor dl = dlow.narrow_rows(0, n);
-        k.cast(dc, dl);
-        dc = dl;
-      }
       MatmulArgs bx{.batch = 1, .m = n, .n = c, .k = vocab};
       k.matmul(dc, wc, Tensor(), dx.narrow_rows(r0, n), bx);
       if (!weight_grad) continue;

@@ -103,12 +103,12 @@ Tensor rope(const Tensor& x, float theta, const Tensor& positions = {});
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      int64_t* count = nullptr);
 // Cross-entropy of (x w^T) without holding all (rows, vocab) logits: rows go through in
-// chunks of `chunk_rows`. x (..., C), w (V, C), targets (...) i64. Its gradients are formed
+// chunks of `chunk_rows` (0: about 24M logits a chunk). x (..., C), w (V, C), targets (...) i64. Its gradients are formed
 // during the forward, already multiplied by `grad_scale`, the seed backward is expected to
 // bring (Context::grad_scale): in f16 they are then cast at the loss scale, not below it.
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targets,
                             int64_t ignore_index = -100, int64_t* count = nullptr,
-                            int64_t chunk_rows = 256, float grad_scale = 1.0f);
+                            int64_t chunk_rows = 0, float grad_scale = 1.0f);
 
 // --- vision (conv.cpp, pool.cpp, batch_norm.cpp): channels-last images (N, H, W, C).
 struct Conv2dParams {

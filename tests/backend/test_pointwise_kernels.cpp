@@ -381,6 +381,31 @@ TEST(CrossEntropyKernel, LossCountAndGradientMatchReference) {
   }
 }
 
+// f32 logits may give a 16-bit gradient directly (the head of a bf16 model): it is the f32
+// gradient rounded once, bit for bit, and a 16-bit gradient of 16-bit logits' other dtype is
+// refused.
+TEST(CrossEntropyKernel, F32LogitsGiveA16BitGradientRoundedOnce) {
+  CpuBackend be;
+  const int64_t rows = 5, v = 5000;  // more than one of the kernel's 2048-wide chunks
+  Tensor x = Tensor::from_floats(Shape{rows, v}, random_vec(rows * v, 61));
+  Tensor t = Tensor::from_ints(Shape{rows}, {3, -100, 4999, 0, 2048});
+  Tensor loss = Tensor::empty(Shape{1}), counted = Tensor::empty(Shape{1});
+  Tensor d32 = Tensor::empty(Shape{rows, v});
+  be.cross_entropy(x, t, -100, loss, counted, d32, 0.375f);
+  for (DType low : {DType::BF16, DType::F16}) {
+    Tensor d16 = Tensor::full(Shape{rows, v}, 9.0f, low), want = Tensor::empty(Shape{rows, v}, low);
+    Tensor loss16 = Tensor::empty(Shape{1});
+    be.cross_entropy(x, t, -100, loss16, counted, d16, 0.375f);
+    be.cast(d32, want);
+    EXPECT_EQ(loss16.item(), loss.item());
+    EXPECT_EQ(d16.to_floats(), want.to_floats()) << dtype_name(low);
+  }
+  Tensor xb = Tensor::empty(Shape{rows, v}, DType::BF16);
+  be.cast(x, xb);
+  Tensor wrong = Tensor::empty(Shape{rows, v}, DType::F16);
+  EXPECT_THROW(be.cross_entropy(xb, t, -100, loss, counted, wrong, 1.0f), ShapeError);
+}
+
 TEST(CrossEntropyKernel, TargetOutOfRangeThrowsBeforeWriting) {
   CpuBackend be;
   const int64_t rows = 4, v = 10;

@@ -72,13 +72,15 @@ RowStats row_stats(const T* __restrict x, int64_t v, float* __restrict stash, fl
   return {m, s};
 }
 
-template <typename T>
+// T: the logits' type; G: the gradient's (f32 logits may give a 16-bit gradient directly,
+// which the products of a 16-bit head read, without an f32 gradient and a cast between).
+template <typename T, typename G>
 void cross_entropy_kernel(const T* logits, const int64_t* targets, int64_t ignore_index,
-                          T* dlogits, float grad_scale, double* row_loss, int64_t rows,
+                          G* dlogits, float grad_scale, double* row_loss, int64_t rows,
                           int64_t v) {
   // An f32 gradient row holds the stashed exponentials itself; a 16-bit one gets them from
   // an f32 scratch row per thread (so the gradient is rounded once, at the end).
-  constexpr bool kInPlace = std::is_same_v<T, float>;
+  constexpr bool kInPlace = std::is_same_v<G, float>;
 #pragma omp parallel if (rows * v > (1 << 15))
   {
     std::vector<float> chunk_max((v + kChunk - 1) / kChunk);
@@ -86,11 +88,11 @@ void cross_entropy_kernel(const T* logits, const int64_t* targets, int64_t ignor
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const T* __restrict x = logits + r * v;
-      T* __restrict dl = dlogits ? dlogits + r * v : nullptr;
+      G* __restrict dl = dlogits ? dlogits + r * v : nullptr;
       const int64_t t = targets[r];
       if (t == ignore_index) {
         row_loss[r] = 0.0;
-        if (dl) std::memset(static_cast<void*>(dl), 0, sizeof(T) * v);  // +0 in every format
+        if (dl) std::memset(static_cast<void*>(dl), 0, sizeof(G) * v);  // +0 in every format
         continue;
       }
       float* stash = nullptr;
@@ -107,7 +109,7 @@ void cross_entropy_kernel(const T* logits, const int64_t* targets, int64_t ignor
         const int64_t len = std::min(kChunk, v - c0);
         const float f = fast_exp(chunk_max[c] - st.max) * k;
         const float* __restrict e = stash + c0;
-        T* __restrict d = dl + c0;
+        G* __restrict d = dl + c0;
 #pragma omp simd
         for (int64_t j = 0; j < len; ++j) cpu::store(d, j, e[j] * f);
       }
@@ -128,10 +130,12 @@ void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int6
   if (targets.dtype() != DType::I64)
     throw ShapeError("cross_entropy wants i64 targets, got " +
                      std::string(dtype_name(targets.dtype())));
-  if (dlogits.defined() && dlogits.dtype() != logits.dtype())
+  if (dlogits.defined() && dlogits.dtype() != logits.dtype() && logits.dtype() != DType::F32)
     throw ShapeError("cross_entropy wants dlogits in the logits' dtype " +
-                     std::string(dtype_name(logits.dtype())) + ", got " +
+                     std::string(dtype_name(logits.dtype())) + " (or any float dtype from f32 logits), got " +
                      std::string(dtype_name(dlogits.dtype())));
+  if (dlogits.defined() && !is_float(dlogits.dtype()))
+    throw ShapeError("cross_entropy wants float dlogits, got " + std::string(dtype_name(dlogits.dtype())));
   if (loss.dtype() != DType::F32 || counted.dtype() != DType::F32)
     throw ShapeError("cross_entropy writes loss and counted as f32");
   const int64_t v = logits.shape().last();
@@ -151,9 +155,13 @@ void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& targets, int6
   std::vector<double> row_loss(rows);
   cpu::dispatch_float(logits.dtype(), [&](auto tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    cross_entropy_kernel<T>(logits.data<T>(), tg, ignore_index,
-                            dlogits.defined() ? dlogits.data<T>() : nullptr, grad_scale,
-                            row_loss.data(), rows, v);
+    cpu::dispatch_float(dlogits.defined() ? dlogits.dtype() : logits.dtype(), [&](auto gtag) {
+      using G = std::remove_pointer_t<decltype(gtag)>;
+      if constexpr (std::is_same_v<T, G> || std::is_same_v<T, float>)
+        cross_entropy_kernel<T, G>(logits.data<T>(), tg, ignore_index,
+                                   dlogits.defined() ? dlogits.data<G>() : nullptr, grad_scale,
+                                   row_loss.data(), rows, v);
+    });
   });
   double total = 0.0;
   for (double l : row_loss) total += l;
