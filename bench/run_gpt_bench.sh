@@ -4,6 +4,9 @@
 # ratios, the matmul ceiling of the run and the wall time. 6 minutes on 2 cores of a Xeon
 # with AMX (with the peer's first install; most of the rest is the peer's fp32 runs).
 # Usage: bench/run_gpt_bench.sh [BUILD_DIR] [REPEATS]
+#   SHAPES=gpt2 bench/run_gpt_bench.sh ...: the fine-tuning shapes instead, GPT-2 124M
+#   (12 x 768) at T 1024, micro-batch 4: fp32, bf16, bf16 + selective, and bf16 + selective at
+#   K = 8; each side times 1 step after a warm-up step (bigbatch 2 at K = 1). About 20 minutes.
 #
 # The peer runs as ../shared/peers/README.md says, as shipped and with OMP_WAIT_POLICY=PASSIVE,
 # the better one compared. To keep the run short, both settings are tried once on the K = 1
@@ -17,18 +20,31 @@ build="${1:-build}"
 repeats="${2:-3}"
 peer="${PEER:-../shared/peers/torch_gpt_bench.py}"
 export OMP_NUM_THREADS=2
-small="--layers 6 --heads 6 --embd 384 --vocab 50257 --seq 256 --mb 8"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 start=$SECONDS
 
-# name | precision | bigbatch flags | peer flags | peer steps
-configs=(
-  "fp32_k1|fp32|$small --accum 1|$small --accum 1|3"
-  "fp32_k4|fp32|$small --accum 4|$small --accum 4|1"
-  "bf16_k1|bf16|$small --accum 1 --precision bf16|$small --accum 1 --bf16|3"
-  "bf16_sel_k4|bf16|$small --accum 4 --precision bf16 --checkpointing selective|$small --accum 4 --bf16 --ckpt|1"
-)
+# name | precision | bigbatch flags | peer flags | bigbatch steps | peer steps
+if [[ "${SHAPES:-small}" == gpt2 ]]; then
+  g="--layers 12 --heads 12 --embd 768 --vocab 50257 --seq 1024 --mb 4"
+  configs=(
+    "fp32_k1|fp32|$g --accum 1|$g --accum 1|2|1"
+    "bf16_k1|bf16|$g --accum 1 --precision bf16|$g --accum 1 --bf16|2|1"
+    "bf16_sel_k1|bf16|$g --accum 1 --precision bf16 --checkpointing selective|$g --accum 1 --bf16 --ckpt|2|1"
+    "bf16_sel_k8|bf16|$g --accum 8 --precision bf16 --checkpointing selective|$g --accum 8 --bf16 --ckpt|1|1"
+  )
+elif [[ "${SHAPES:-small}" == small ]]; then
+  small="--layers 6 --heads 6 --embd 384 --vocab 50257 --seq 256 --mb 8"
+  configs=(
+    "fp32_k1|fp32|$small --accum 1|$small --accum 1|4|3"
+    "fp32_k4|fp32|$small --accum 4|$small --accum 4|4|1"
+    "bf16_k1|bf16|$small --accum 1 --precision bf16|$small --accum 1 --bf16|4|3"
+    "bf16_sel_k4|bf16|$small --accum 4 --precision bf16 --checkpointing selective|$small --accum 4 --bf16 --ckpt|4|1"
+  )
+else
+  echo "SHAPES must be small or gpt2, not '$SHAPES'" >&2
+  exit 2
+fi
 
 # The peer's tokens/s in one JSON line.
 tok_s() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["tok_s_med"])'; }
@@ -36,8 +52,8 @@ declare -A mode  # precision -> "default" or "passive"
 
 for r in $(seq "$repeats"); do
   for entry in "${configs[@]}"; do
-    IFS='|' read -r name precision ours theirs steps <<<"$entry"
-    "$build/bench/gpt_train_bench" $ours --steps 4 --warmup 1 --tag "$name" >>"$out/ours.jsonl"
+    IFS='|' read -r name precision ours theirs our_steps steps <<<"$entry"
+    "$build/bench/gpt_train_bench" $ours --steps "$our_steps" --warmup 1 --tag "$name" >>"$out/ours.jsonl"
     run_peer() {  # $1: default or passive
       local env=()
       [[ "$1" == passive ]] && env=(OMP_WAIT_POLICY=PASSIVE)

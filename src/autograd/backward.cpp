@@ -35,13 +35,19 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
   Tensor grad(leaf.grad);
   if (!grad.defined()) {
     grad = Tensor::empty(leaf.shape, DType::F32, leaf.storage->device(), Category::Gradients);
-    backend_for(grad.device()).fill(grad, 0.0f);
     leaf.grad = grad.impl_ptr();
+    leaf.grad_zeroed = true;
   }
   if (g.shape().numel() != leaf.shape.numel())
     throw ShapeError(fmt::format("backward: gradient {} does not fit parameter {}", g.desc(),
                                  leaf.shape.str()));
-  backend_for(grad.device()).accumulate(grad, g, 1.0f);
+  // The first gradient since zero_grad is copied (converted to f32) over the stale contents.
+  if (leaf.grad_zeroed) {
+    backend_for(grad.device()).cast(g.view(leaf.shape.vec()), grad);
+    leaf.grad_zeroed = false;
+  } else {
+    backend_for(grad.device()).accumulate(grad, g, 1.0f);
+  }
 }
 
 namespace {

@@ -166,6 +166,15 @@ Tensor Tensor::clone(Category category) const {
   return t;
 }
 
+Tensor Tensor::grad() const {
+  Tensor g(impl_->grad);
+  if (impl_->grad_zeroed) {
+    if (!g.is_meta()) std::memset(g.raw(), 0, g.nbytes());  // f32 +0 is all zero bits
+    impl_->grad_zeroed = false;
+  }
+  return g;
+}
+
 Tensor& Tensor::set_requires_grad(bool on) {
   impl_->requires_grad = on;
   return *this;

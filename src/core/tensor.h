@@ -24,6 +24,7 @@ struct TensorImpl {
   DType dtype = DType::F32;
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // fp32 accumulator of a leaf (parameter)
+  bool grad_zeroed = false;          // grad's contents stand for zeros (Tensor::zero_grad)
   std::shared_ptr<Node> grad_fn;     // the op that produced this tensor, if recorded
   int output_nr = 0;                 // which output of grad_fn this is
 };
@@ -79,8 +80,18 @@ class Tensor {
 
   bool requires_grad() const { return impl_->requires_grad; }
   Tensor& set_requires_grad(bool on);
-  Tensor grad() const { return Tensor(impl_->grad); }
-  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
+  // The leaf's gradient (zeros when zero_grad was the last thing done to it).
+  Tensor grad() const;
+  void set_grad(const Tensor& g) {
+    impl_->grad = g.impl_;
+    impl_->grad_zeroed = false;
+  }
+  // Makes the gradient zero without writing it: the next gradient accumulated into it is
+  // copied over it (one pass over the buffer instead of a fill and an add, each step), and a
+  // read before that writes the zeros first.
+  void zero_grad() {
+    if (impl_->grad) impl_->grad_zeroed = true;
+  }
   const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
   bool is_leaf() const { return impl_->grad_fn == nullptr; }
 

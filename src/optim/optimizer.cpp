@@ -25,10 +25,7 @@ std::vector<ParamGroup> default_param_groups(const NamedTensors& params, bool de
 }
 
 void Optimizer::zero_grad() {
-  for (auto& p : params_) {
-    Tensor g = p.param.grad();
-    if (g.defined()) backend_for(g.device()).fill(g, 0.0f);
-  }
+  for (auto& p : params_) p.param.zero_grad();
 }
 
 namespace {

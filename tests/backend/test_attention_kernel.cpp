@@ -155,6 +155,16 @@ TEST(AttentionKernel, HeadDimNotMultipleOf16) {
 
 TEST(AttentionKernel, ManyTilesCausal) { check_attention(DType::F32, 2, 1, true, 300, 64); }
 
+// bf16 tiles multiply in bf16 pairs: odd and padded head sizes (odd k in a product), a head
+// of 128 (products wider than a tile) and many causal tiles.
+TEST(AttentionKernel, BF16HeadSizesAndManyTiles) {
+  check_attention(DType::BF16, 4, 2, true, 67, 40);
+  check_attention(DType::BF16, 2, 1, false, 33, 8);
+  check_attention(DType::BF16, 2, 2, true, 77, 24);
+  check_attention(DType::BF16, 2, 1, true, 130, 128);
+  check_attention(DType::BF16, 2, 1, true, 300, 64);
+}
+
 // Two rows of documents end to end (each row's lengths sum to kPackedSeq): a document of one
 // token, documents across tile boundaries, one longer than a tile, one a whole tile.
 constexpr int64_t kPackedSeq = 200;

@@ -166,6 +166,112 @@ inline __mmask16 tail_mask(int left) {
   return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
 }
 #endif
+
+#ifdef __AVX512BF16__
+// The same product for 16-bit attention, in bf16 pairs with f32 sums (vdpbf16ps: 32 products
+// an instruction, twice fma's): each call packs its operands once, A as pairs along k
+// ([m][k/2] from rows, [k/2][m] from a transposed A) and B as [k/2][n][2], odd k zero
+// padded. The operands' rounding to bf16 is that of the matmuls of a bf16 model: the
+// probabilities and score gradients are rounded as the products read them, the sums stay f32.
+// dst [ceil(rows/2)][cols][2] bf16 from f32 rows (ld apart) of `cols` (a multiple of 16).
+void pack_pairs(const float* src, int64_t ld, int rows, int cols, uint32_t* dst) {
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                              23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int r = 0; r < rows; r += 2) {
+    const float* lo = src + int64_t(r) * ld;
+    const float* hi = r + 1 < rows ? lo + ld : nullptr;
+    uint32_t* d = dst + int64_t(r / 2) * cols;
+    for (int c = 0; c < cols; c += 16) {
+      const __m512 h = hi ? _mm512_loadu_ps(hi + c) : _mm512_setzero_ps();
+      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(h, _mm512_loadu_ps(lo + c));
+      _mm512_storeu_si512(d + c, _mm512_permutexvar_epi16(interleave, both));
+    }
+  }
+}
+
+// dst [rows][k_pad / 2] bf16 pairs from f32 rows (ld apart) of k elements, zero padded.
+void pack_rows(const float* src, int64_t ld, int rows, int k, uint32_t* dst, int k_pad) {
+  for (int r = 0; r < rows; ++r) {
+    const float* s = src + int64_t(r) * ld;
+    __m256i* d = reinterpret_cast<__m256i*>(dst + int64_t(r) * (k_pad / 2));
+    for (int c = 0; c < k_pad; c += 16) {
+      const __m512 x = _mm512_maskz_loadu_ps(tail_mask(k - c), s + c);
+      _mm256_storeu_si256(d + c / 16, (__m256i)_mm512_cvtneps_pbh(x));
+    }
+  }
+}
+
+// C (MR x 16*NV) (+)= A * B over the pairs [p0, p1): A's pair (r, p) at a[r*ar + p*ap].
+template <int MR, int NV>
+void micro16(int p0, int p1, const uint32_t* __restrict a, int ar, int ap, const uint32_t* __restrict b,
+             int n, float* __restrict c, int ldc, bool overwrite) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = overwrite ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + 16 * v);
+  for (int pp = p0; pp < p1; ++pp) {
+    const uint32_t* bp = b + int64_t(pp) * n;
+    __m512bh bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(bp + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[r * ar + pp * ap]));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+using Micro16Fn = void (*)(int, int, const uint32_t*, int, int, const uint32_t*, int, float*, int, bool);
+template <int MR>
+constexpr Micro16Fn kMicro16Row[4] = {micro16<MR, 1>, micro16<MR, 2>, micro16<MR, 3>, micro16<MR, 4>};
+constexpr const Micro16Fn* kMicro16[kMr] = {kMicro16Row<1>, kMicro16Row<2>, kMicro16Row<3>,
+                                            kMicro16Row<4>, kMicro16Row<5>, kMicro16Row<6>};
+
+// gemm's contract (n a multiple of 16) in bf16 pairs. Trimmed k
+// ranges widen to whole pairs: the entries they add are the exact zeros of P or dS.
+void gemm16(int m, int n, int k, const float* a, int lda, bool a_trans, const float* b, int ldb,
+            float* c, int ldc, bool overwrite, Tri tri, int diag) {
+  // Per-thread packing buffers, grown to the largest product seen (a head of 128 makes
+  // k and n 128); a few KB outside the allocator.
+  thread_local std::vector<uint32_t> a_buf, b_buf;
+  const int k_pad = int(round_up(k, 2)), pairs = k_pad / 2, m16 = int(round_up(m, 16));
+  const int k_row = int(round_up(k, 16));  // a packed row of A: whole 16-element stores
+  a_buf.resize(std::max<size_t>(a_buf.size(), size_t(std::max(m16 * pairs, m * k_row / 2))));
+  b_buf.resize(std::max<size_t>(b_buf.size(), size_t(pairs * n)));
+  uint32_t *ap = a_buf.data(), *bp = b_buf.data();
+  pack_pairs(b, ldb, k, n, bp);
+  int ar, app;  // A's strides in pairs
+  if (a_trans) {
+    pack_pairs(a, lda, k, m16, ap);  // [k/2][m16]
+    ar = 1, app = m16;
+  } else {
+    pack_rows(a, lda, m, k, ap, k_row);
+    ar = k_row / 2, app = 1;
+  }
+  for (int r = 0; r < m; r += kMr) {
+    const int mr = std::min(kMr, m - r), r_end = r + mr;
+    int n_end = n, k0 = 0, k1 = k;
+    if (tri == Tri::limit_n) n_end = std::min<int>(n, round_up(std::max(0, r_end + diag), 16));
+    if (tri == Tri::limit_k) k1 = std::clamp(r_end + diag, 0, k);
+    if (tri == Tri::start_k) k0 = std::clamp(r - diag, 0, k);
+    const int n_begin = tri == Tri::start_n ? std::clamp(r - diag, 0, n) / 16 * 16 : 0;
+    const int p0 = k0 / 2, p1 = std::min(pairs, (k1 + 1) / 2);
+    for (int col = n_begin; col < n_end; col += 64) {
+      const int nv = std::min(4, (n_end - col) / 16);
+      kMicro16[mr - 1][nv - 1](p0, p1, ap + r * ar, ar, app, bp + col, n, c + int64_t(r) * ldc + col, ldc,
+                               overwrite);
+    }
+  }
+}
+#endif
 // One backward row, zero outside the visible keys [lo, n) (up to kTile): p = exp(scale * s -
 // lse) are the probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale
 // of q k^T folded in. On entry p holds q.k and ds holds dout.v.
@@ -329,6 +435,16 @@ struct Dims {
   }
 };
 
+// The tile product for T: bf16 pairs for bf16 tensors where the CPU has them, else f32.
+using GemmFn = void (*)(int, int, int, const float*, int, bool, const float*, int, float*, int, bool, Tri, int);
+template <typename T>
+GemmFn product_for() {
+#ifdef __AVX512BF16__
+  if constexpr (std::is_same_v<T, cpu::bf16_t>) return gemm16;
+#endif
+  return gemm;
+}
+
 // Packed rows: the first key that query `first + r` of row b sees (its document's start), for
 // the m queries of a tile, and the least of them; lo[m..kTile) are 0. Without positions
 // every query starts at key 0.
@@ -362,6 +478,7 @@ template <typename T>
 void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args, T* out,
                    float* lse) {
   const Dims z(args);
+  const GemmFn mm = product_for<T>();
   const int dp = int(z.dp);
   const int64_t ldq = z.h * z.d, tasks = z.b * z.h * z.tiles;
   // f32 keys and values with a 16-multiple head_dim are read in place; others are converted
@@ -401,7 +518,10 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
       const int64_t t0 = i * kTile;
       const int m = int(std::min<int64_t>(kTile, z.t - t0)), nq = int(round_up(m, 16));
       const int64_t qoff = ((b * z.t + t0) * z.h + h) * z.d;
-      load_rows(q + qoff, ldq, m, z.d, args.scale, o, z.dp);  // o stages the rows
+      // The f32 product takes the scale folded into q; bf16 pairs would round q * scale
+      // again, so there the scores are scaled after the product.
+      const bool scale_after = mm != gemm;
+      load_rows(q + qoff, ldq, m, z.d, scale_after ? 1.0f : args.scale, o, z.dp);  // o stages the rows
       transpose_rows(o, dp, m, z.dp, qt, kTile);
       std::fill(o, o + m * dp, 0.0f);
       std::fill(mx, mx + kTile, kNegInf);
@@ -412,12 +532,16 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
         const int64_t j0 = j * kTile;
         const int nk = int(std::min<int64_t>(kTile, z.t - j0));
         const int diag = args.causal ? int(t0 - j0) : kTile;  // kTile: every key visible
-        gemm(nk, nq, int(z.d), kg + j0 * ldk, ldk, false, qt, kTile, st, kTile, true,
+        mm(nk, nq, int(z.d), kg + j0 * ldk, ldk, false, qt, kTile, st, kTile, true,
              args.causal ? Tri::start_n : Tri::none, diag);
+        if (scale_after)
+          for (int c = 0; c < nk; ++c)
+#pragma omp simd
+            for (int r = 0; r < nq; ++r) st[c * kTile + r] *= args.scale;
         softmax_columns(st, nk, nq, diag, positions ? lo : nullptr, int(j0), mx, sum, alpha);
         for (int r = 0; r < m; ++r)
           for (int c = 0; c < dp; ++c) o[r * dp + c] *= alpha[r];
-        gemm(m, dp, nk, st, kTile, true, vg + j0 * ldk, ldk, o, dp, false,
+        mm(m, dp, nk, st, kTile, true, vg + j0 * ldk, ldk, o, dp, false,
              args.causal ? Tri::limit_k : Tri::none, diag);
       }
       for (int r = 0; r < m; ++r) {
@@ -436,6 +560,7 @@ template <typename T>
 void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float* lse,
                    const T* dout, const AttentionArgs& args, T* dq, T* dk, T* dv) {
   const Dims z(args);
+  const GemmFn mm = product_for<T>();
   const int dp = int(z.dp);
   const int64_t ldq = z.h * z.d, ldk = z.hkv * z.d, plane = z.tp * z.dp;
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
@@ -510,8 +635,8 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
             if (doc_starts(positions, z, b, t0, m, lo) >= j0 + nk) continue;
             const float* qi = qw + t0 * ldq_w;
             const float* doi = dow + t0 * ldq_w;
-            gemm(m, nkp, dp, qi, ldq_w, false, kt + j0 * dp, kTile, p, kTile, true, tri_n, diag);
-            gemm(m, nkp, dp, doi, ldq_w, false, vt + j0 * dp, kTile, ds, kTile, true, tri_n, diag);
+            mm(m, nkp, dp, qi, ldq_w, false, kt + j0 * dp, kTile, p, kTile, true, tri_n, diag);
+            mm(m, nkp, dp, doi, ldq_w, false, vt + j0 * dp, kTile, ds, kTile, true, tri_n, diag);
             for (int r = 0; r < m; ++r) {
               const int n = z.visible(args.causal, i, j, r);
               grad_row(p + r * kTile, ds + r * kTile, std::clamp(lo[r] - int(j0), 0, n), n, args.scale,
@@ -520,9 +645,9 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
             // dV += P^T dO, dK += dS^T q, dQ += dS K.
             float* dvj = dvw + j0 * ldk_w;
             float* dkj = dkw + j0 * ldk_w;
-            gemm(nk, dp, m, p, kTile, true, doi, ldq_w, dvj, ldk_w, false, tri_s, diag);
-            gemm(nk, dp, m, ds, kTile, true, qi, ldq_w, dkj, ldk_w, false, tri_s, diag);
-            gemm(m, dp, nk, ds, kTile, false, kw + j0 * ldk_w, ldk_w, dqw + t0 * ldq_w, ldq_w,
+            mm(nk, dp, m, p, kTile, true, doi, ldq_w, dvj, ldk_w, false, tri_s, diag);
+            mm(nk, dp, m, ds, kTile, true, qi, ldq_w, dkj, ldk_w, false, tri_s, diag);
+            mm(m, dp, nk, ds, kTile, false, kw + j0 * ldk_w, ldk_w, dqw + t0 * ldq_w, ldq_w,
                  false, tri_k, diag);
           }
         }
