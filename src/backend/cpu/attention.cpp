@@ -60,15 +60,28 @@ struct Scratch {
 // C (MR x 16*NV) (+)= A (MR x k) * B (k x 16*NV) over k in [k0, k1). A is read as
 // a[r*lda + k], or a[k*lda + r] when AT (so P^T and dS^T need no transposed copy).
 #ifdef __AVX512F__
-template <int MR, int NV, bool AT>
-void micro(int k0, int k1, const float* __restrict a, int lda, const float* __restrict b,
-           int ldb, float* __restrict c, int ldc, bool overwrite) {
-  __m512 acc[MR][NV];
+// A micro-kernel's MR x NV accumulators: zeros or C's tile, and back to C.
+template <int MR, int NV>
+inline void acc_load(__m512 (&acc)[MR][NV], const float* c, int ldc, bool overwrite) {
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       acc[r][v] = overwrite ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + 16 * v);
+}
+template <int MR, int NV>
+inline void acc_store(const __m512 (&acc)[MR][NV], float* c, int ldc) {
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+template <int MR, int NV, bool AT>
+void micro(int k0, int k1, const float* __restrict a, int lda, const float* __restrict b,
+           int ldb, float* __restrict c, int ldc, bool overwrite) {
+  __m512 acc[MR][NV];
+  acc_load(acc, c, ldc, overwrite);
   for (int kk = k0; kk < k1; ++kk) {
     const float* bk = b + int64_t(kk) * ldb;
     __m512 bv[NV];
@@ -81,10 +94,7 @@ void micro(int k0, int k1, const float* __restrict a, int lda, const float* __re
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+  acc_store(acc, c, ldc);
 }
 #else
 template <int MR, int NV, bool AT>
@@ -123,23 +133,31 @@ enum class Tri : uint8_t {
   start_n,  // C rows are keys, columns queries: skip column blocks before the first query
 };
 
+// The rows [r, r + mr) of a product and the columns and k range the triangle leaves them.
+struct RowBlock {
+  int mr, n_begin, n_end, k0, k1;
+  RowBlock(int r, int m, int n, int k, Tri tri, int diag)
+      : mr(std::min(kMr, m - r)), n_begin(0), n_end(n), k0(0), k1(k) {
+    const int r_end = r + mr;
+    if (tri == Tri::limit_n) n_end = std::min<int>(n, round_up(std::max(0, r_end + diag), 16));
+    if (tri == Tri::limit_k) k1 = std::clamp(r_end + diag, 0, k);
+    if (tri == Tri::start_k) k0 = std::clamp(r - diag, 0, k);
+    if (tri == Tri::start_n) n_begin = std::clamp(r - diag, 0, n) / 16 * 16;
+  }
+};
+
 // C (m x n) (+)= A (m x k) * B (k x n); n a multiple of 16, rows of B and C 16-float aligned
 // in practice.
 void gemm(int m, int n, int k, const float* a, int lda, bool a_trans, const float* b, int ldb,
           float* c, int ldc, bool overwrite, Tri tri, int diag) {
   const MicroFn* const* table = a_trans ? kMicro<true> : kMicro<false>;
   for (int r = 0; r < m; r += kMr) {
-    const int mr = std::min(kMr, m - r), r_end = r + mr;
-    int n_end = n, k0 = 0, k1 = k;
-    if (tri == Tri::limit_n) n_end = std::min<int>(n, round_up(std::max(0, r_end + diag), 16));
-    if (tri == Tri::limit_k) k1 = std::clamp(r_end + diag, 0, k);
-    if (tri == Tri::start_k) k0 = std::clamp(r - diag, 0, k);
-    const int n_begin = tri == Tri::start_n ? std::clamp(r - diag, 0, n) / 16 * 16 : 0;
+    const RowBlock rb(r, m, n, k, tri, diag);
     const float* ar = a_trans ? a + r : a + int64_t(r) * lda;
-    for (int col = n_begin; col < n_end; col += 64) {
-      const int nv = std::min(4, (n_end - col) / 16);
-      table[mr - 1][nv - 1](k0, k1, ar, lda, b + col, ldb, c + int64_t(r) * ldc + col, ldc,
-                            overwrite);
+    for (int col = rb.n_begin; col < rb.n_end; col += 64) {
+      const int nv = std::min(4, (rb.n_end - col) / 16);
+      table[rb.mr - 1][nv - 1](rb.k0, rb.k1, ar, lda, b + col, ldb, c + int64_t(r) * ldc + col, ldc,
+                               overwrite);
     }
   }
 }
@@ -206,11 +224,7 @@ template <int MR, int NV>
 void micro16(int p0, int p1, const uint32_t* __restrict a, int ar, int ap, const uint32_t* __restrict b,
              int n, float* __restrict c, int ldc, bool overwrite) {
   __m512 acc[MR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[r][v] = overwrite ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + 16 * v);
+  acc_load(acc, c, ldc, overwrite);
   for (int pp = p0; pp < p1; ++pp) {
     const uint32_t* bp = b + int64_t(pp) * n;
     __m512bh bv[NV];
@@ -223,10 +237,7 @@ void micro16(int p0, int p1, const uint32_t* __restrict a, int ar, int ap, const
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
     }
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+  acc_store(acc, c, ldc);
 }
 
 using Micro16Fn = void (*)(int, int, const uint32_t*, int, int, const uint32_t*, int, float*, int, bool);
@@ -257,17 +268,12 @@ void gemm16(int m, int n, int k, const float* a, int lda, bool a_trans, const fl
     ar = k_row / 2, app = 1;
   }
   for (int r = 0; r < m; r += kMr) {
-    const int mr = std::min(kMr, m - r), r_end = r + mr;
-    int n_end = n, k0 = 0, k1 = k;
-    if (tri == Tri::limit_n) n_end = std::min<int>(n, round_up(std::max(0, r_end + diag), 16));
-    if (tri == Tri::limit_k) k1 = std::clamp(r_end + diag, 0, k);
-    if (tri == Tri::start_k) k0 = std::clamp(r - diag, 0, k);
-    const int n_begin = tri == Tri::start_n ? std::clamp(r - diag, 0, n) / 16 * 16 : 0;
-    const int p0 = k0 / 2, p1 = std::min(pairs, (k1 + 1) / 2);
-    for (int col = n_begin; col < n_end; col += 64) {
-      const int nv = std::min(4, (n_end - col) / 16);
-      kMicro16[mr - 1][nv - 1](p0, p1, ap + r * ar, ar, app, bp + col, n, c + int64_t(r) * ldc + col, ldc,
-                               overwrite);
+    const RowBlock rb(r, m, n, k, tri, diag);
+    const int p0 = rb.k0 / 2, p1 = std::min(pairs, (rb.k1 + 1) / 2);
+    for (int col = rb.n_begin; col < rb.n_end; col += 64) {
+      const int nv = std::min(4, (rb.n_end - col) / 16);
+      kMicro16[rb.mr - 1][nv - 1](p0, p1, ap + r * ar, ar, app, bp + col, n, c + int64_t(r) * ldc + col, ldc,
+                                  overwrite);
     }
   }
 }
