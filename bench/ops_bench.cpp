@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--heads", H);
   app.add_option("--vocab", V);
   app.add_option("--reps", reps);
-  app.add_option("--chunk", chunk, "rows per chunk of the linear + cross-entropy");
+  app.add_option("--chunk", chunk, "rows per chunk of the linear + cross-entropy (0: its default)")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   const double ceil32 = bench::matmul_ceiling_gflops(DType::F32), ceil16 = bench::matmul_ceiling_gflops(DType::BF16);

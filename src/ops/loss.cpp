@@ -62,12 +62,14 @@ Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const Tensor& targ
                                 w.desc(), x.desc()));
   const int64_t c = x.dim(-1), vocab = w.dim(0), rows = x.numel() / c;
   check_targets(op, targets, rows);
+  if (chunk_rows < 0)
+    shape_error(op, fmt::format("chunk_rows {} is negative (0 picks the chunk size)", chunk_rows));
   // By default a chunk holds about 24M logits (96 MiB in f32): the weight-gradient product
   // accumulates into the whole (V, C) f32 gradient once a chunk, so a chunk must have rows
   // enough to hide that traffic (at V = 50257, C = 384, bf16: 256 rows run the three products
-  // 12% slower than 512, and 1024 are slower again).
-  // The rows are split evenly, so no chunk is a small remainder.
-  if (chunk_rows <= 0) {
+  // 12% slower than 512, and 1024 are slower again). The rows are split evenly, so no chunk
+  // is a small remainder.
+  if (chunk_rows == 0) {
     const int64_t target = std::max<int64_t>(16, (int64_t{24} << 20) / std::max<int64_t>(vocab, 1));
     const int64_t chunks = std::max<int64_t>(1, (rows + target / 2) / target);
     chunk_rows = (rows + chunks - 1) / chunks;

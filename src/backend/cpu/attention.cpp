@@ -485,6 +485,9 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
                    float* lse) {
   const Dims z(args);
   const GemmFn mm = product_for<T>();
+  // The f32 product takes the scale folded into q; bf16 pairs would round q * scale again,
+  // so there the scores are scaled after the product.
+  const bool scale_after = mm != gemm;
   const int dp = int(z.dp);
   const int64_t ldq = z.h * z.d, tasks = z.b * z.h * z.tiles;
   // f32 keys and values with a 16-multiple head_dim are read in place; others are converted
@@ -524,9 +527,6 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
       const int64_t t0 = i * kTile;
       const int m = int(std::min<int64_t>(kTile, z.t - t0)), nq = int(round_up(m, 16));
       const int64_t qoff = ((b * z.t + t0) * z.h + h) * z.d;
-      // The f32 product takes the scale folded into q; bf16 pairs would round q * scale
-      // again, so there the scores are scaled after the product.
-      const bool scale_after = mm != gemm;
       load_rows(q + qoff, ldq, m, z.d, scale_after ? 1.0f : args.scale, o, z.dp);  // o stages the rows
       transpose_rows(o, dp, m, z.dp, qt, kTile);
       std::fill(o, o + m * dp, 0.0f);
