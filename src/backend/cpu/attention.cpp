@@ -1,10 +1,11 @@
 // Memory-efficient (flash-style) attention on the CPU. Forward tiles over keys with an
 // online softmax; backward recomputes probabilities from the saved log-sum-exp. All math is
-// f32 on 64x64 score tiles in per-thread scratch, multiplied by one register-blocked
-// micro-kernel (AVX-512 intrinsics, with a portable fallback). Head h reads kv head
-// h / (heads / kv_heads); no (seq, seq) matrix is ever formed. Packed rows (positions given)
-// narrow each query's keys to its own document: the probabilities of earlier documents' keys
-// are exact zeros, and tiles that hold only such keys are skipped.
+// f32 on 64x64 score tiles in per-thread scratch, multiplied by register-blocked
+// micro-kernels (AVX-512 fma, or for bf16 tensors AVX512_BF16 pair products with f32 sums;
+// a portable fallback). Head h reads kv head h / (heads / kv_heads); no (seq, seq) matrix
+// is ever formed. Packed rows (positions given) narrow each query's keys to its own
+// document: the probabilities of earlier documents' keys are exact zeros, and tiles that
+// hold only such keys are skipped.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -146,17 +147,28 @@ struct RowBlock {
   }
 };
 
+// An operand of a tile product: f32 values, rows ld apart, and optionally the same values
+// already in the bf16 product's pair layout (pk, rows pk_ld words apart), packed once by a
+// caller whose many tiles share the operand. The f32 product reads only f32; the bf16 one
+// reads pk where given and otherwise packs f32 itself.
+struct Operand {
+  const float* f;
+  int ld;
+  const uint32_t* pk = nullptr;
+  int pk_ld = 0;
+};
+
 // C (m x n) (+)= A (m x k) * B (k x n); n a multiple of 16, rows of B and C 16-float aligned
 // in practice.
-void gemm(int m, int n, int k, const float* a, int lda, bool a_trans, const float* b, int ldb,
-          float* c, int ldc, bool overwrite, Tri tri, int diag) {
+void gemm(int m, int n, int k, Operand a, bool a_trans, Operand b, float* c, int ldc, bool overwrite,
+          Tri tri, int diag) {
   const MicroFn* const* table = a_trans ? kMicro<true> : kMicro<false>;
   for (int r = 0; r < m; r += kMr) {
     const RowBlock rb(r, m, n, k, tri, diag);
-    const float* ar = a_trans ? a + r : a + int64_t(r) * lda;
+    const float* ar = a_trans ? a.f + r : a.f + int64_t(r) * a.ld;
     for (int col = rb.n_begin; col < rb.n_end; col += 64) {
       const int nv = std::min(4, (rb.n_end - col) / 16);
-      table[rb.mr - 1][nv - 1](rb.k0, rb.k1, ar, lda, b + col, ldb, c + int64_t(r) * ldc + col, ldc,
+      table[rb.mr - 1][nv - 1](rb.k0, rb.k1, ar, a.ld, b.f + col, b.ld, c + int64_t(r) * ldc + col, ldc,
                                overwrite);
     }
   }
@@ -185,12 +197,15 @@ inline __mmask16 tail_mask(int left) {
 }
 #endif
 
-#ifdef __AVX512BF16__
 // The same product for 16-bit attention, in bf16 pairs with f32 sums (vdpbf16ps: 32 products
-// an instruction, twice fma's): each call packs its operands once, A as pairs along k
-// ([m][k/2] from rows, [k/2][m] from a transposed A) and B as [k/2][n][2], odd k zero
-// padded. The operands' rounding to bf16 is that of the matmuls of a bf16 model: the
-// probabilities and score gradients are rounded as the products read them, the sums stay f32.
+// an instruction, twice fma's) on operands in pair layout, A as pairs along k ([m][k/2]
+// from rows, [k/2][m] from a transposed A) and B as [k/2][n][2], odd k zero padded. K, V, q
+// and dout are packed once for all the tiles that read them, P and dS once a product. The
+// operands' rounding to bf16 is that of the matmuls of a bf16 model: the probabilities and
+// score gradients are rounded as the products read them, the sums stay f32. Without
+// AVX512_BF16 the same layouts have scalar versions, so the packing can be checked anywhere,
+// but in_pairs leaves them unused there (f32 fma is faster than emulated pairs).
+#ifdef __AVX512BF16__
 // dst [ceil(rows/2)][cols][2] bf16 from f32 rows (ld apart) of `cols` (a multiple of 16).
 void pack_pairs(const float* src, int64_t ld, int rows, int cols, uint32_t* dst) {
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
@@ -219,7 +234,8 @@ void pack_rows(const float* src, int64_t ld, int rows, int k, uint32_t* dst, int
   }
 }
 
-// C (MR x 16*NV) (+)= A * B over the pairs [p0, p1): A's pair (r, p) at a[r*ar + p*ap].
+// C (MR x 16*NV) (+)= A * B over the pairs [p0, p1): A's pair (r, p) at a[r*ar + p*ap],
+// B's pairs of one k pair n words apart.
 template <int MR, int NV>
 void micro16(int p0, int p1, const uint32_t* __restrict a, int ar, int ap, const uint32_t* __restrict b,
              int n, float* __restrict c, int ldc, bool overwrite) {
@@ -240,44 +256,79 @@ void micro16(int p0, int p1, const uint32_t* __restrict a, int ar, int ap, const
   acc_store(acc, c, ldc);
 }
 
+#else
+uint32_t pair_of(float lo, float hi) { return uint32_t(f32_to_bf16(lo)) | uint32_t(f32_to_bf16(hi)) << 16; }
+void pack_pairs(const float* src, int64_t ld, int rows, int cols, uint32_t* dst) {
+  for (int r = 0; r < rows; r += 2) {
+    const float* lo = src + int64_t(r) * ld;
+    const float* hi = r + 1 < rows ? lo + ld : nullptr;
+    for (int c = 0; c < cols; ++c) dst[int64_t(r / 2) * cols + c] = pair_of(lo[c], hi ? hi[c] : 0.0f);
+  }
+}
+void pack_rows(const float* src, int64_t ld, int rows, int k, uint32_t* dst, int k_pad) {
+  for (int r = 0; r < rows; ++r) {
+    const float* s = src + int64_t(r) * ld;
+    for (int c = 0; c < k_pad; c += 2)
+      dst[int64_t(r) * (k_pad / 2) + c / 2] = pair_of(c < k ? s[c] : 0.0f, c + 1 < k ? s[c + 1] : 0.0f);
+  }
+}
+template <int MR, int NV>
+void micro16(int p0, int p1, const uint32_t* __restrict a, int ar, int ap, const uint32_t* __restrict b,
+             int n, float* __restrict c, int ldc, bool overwrite) {
+  auto lo = [](uint32_t w) { return bf16_to_f32(uint16_t(w)); };
+  auto hi = [](uint32_t w) { return bf16_to_f32(uint16_t(w >> 16)); };
+  for (int r = 0; r < MR; ++r)
+    for (int col = 0; col < 16 * NV; ++col) {
+      float acc = overwrite ? 0.0f : c[r * ldc + col];
+      for (int pp = p0; pp < p1; ++pp) {
+        const uint32_t x = a[r * ar + pp * ap], y = b[int64_t(pp) * n + col];
+        acc += lo(x) * lo(y) + hi(x) * hi(y);
+      }
+      c[r * ldc + col] = acc;
+    }
+}
+#endif
+
 using Micro16Fn = void (*)(int, int, const uint32_t*, int, int, const uint32_t*, int, float*, int, bool);
 template <int MR>
 constexpr Micro16Fn kMicro16Row[4] = {micro16<MR, 1>, micro16<MR, 2>, micro16<MR, 3>, micro16<MR, 4>};
 constexpr const Micro16Fn* kMicro16[kMr] = {kMicro16Row<1>, kMicro16Row<2>, kMicro16Row<3>,
                                             kMicro16Row<4>, kMicro16Row<5>, kMicro16Row<6>};
 
-// gemm's contract (n a multiple of 16) in bf16 pairs. Trimmed k
+// gemm's contract (n a multiple of 16) in bf16 pairs: A's pair (r, p) is at pk[r*pk_ld + p]
+// (rows) or, transposed, pk[p*pk_ld + r]; B's (p, column) at pk[p*pk_ld + column]. Trimmed k
 // ranges widen to whole pairs: the entries they add are the exact zeros of P or dS.
-void gemm16(int m, int n, int k, const float* a, int lda, bool a_trans, const float* b, int ldb,
-            float* c, int ldc, bool overwrite, Tri tri, int diag) {
-  // Per-thread packing buffers, grown to the largest product seen (a head of 128 makes
-  // k and n 128); a few KB outside the allocator.
+void gemm16(int m, int n, int k, Operand a, bool a_trans, Operand b, float* c, int ldc, bool overwrite,
+            Tri tri, int diag) {
+  // Per-thread buffers for operands the caller did not pack, grown to the largest product
+  // seen (a head of 128 makes k and n 128); a few KB outside the allocator.
   thread_local std::vector<uint32_t> a_buf, b_buf;
-  const int k_pad = int(round_up(k, 2)), pairs = k_pad / 2, m16 = int(round_up(m, 16));
+  const int pairs = (k + 1) / 2, m16 = int(round_up(m, 16));
   const int k_row = int(round_up(k, 16));  // a packed row of A: whole 16-element stores
-  a_buf.resize(std::max<size_t>(a_buf.size(), size_t(std::max(m16 * pairs, m * k_row / 2))));
-  b_buf.resize(std::max<size_t>(b_buf.size(), size_t(pairs * n)));
-  uint32_t *ap = a_buf.data(), *bp = b_buf.data();
-  pack_pairs(b, ldb, k, n, bp);
-  int ar, app;  // A's strides in pairs
-  if (a_trans) {
-    pack_pairs(a, lda, k, m16, ap);  // [k/2][m16]
-    ar = 1, app = m16;
-  } else {
-    pack_rows(a, lda, m, k, ap, k_row);
-    ar = k_row / 2, app = 1;
+  if (!b.pk) {
+    b_buf.resize(std::max<size_t>(b_buf.size(), size_t(pairs) * n));
+    pack_pairs(b.f, b.ld, k, n, b_buf.data());
+    b.pk = b_buf.data(), b.pk_ld = n;
   }
+  if (!a.pk) {
+    a_buf.resize(std::max<size_t>(a_buf.size(), size_t(std::max(m16 * pairs, m * k_row / 2))));
+    if (a_trans)
+      pack_pairs(a.f, a.ld, k, m16, a_buf.data());  // [k/2][m16]
+    else
+      pack_rows(a.f, a.ld, m, k, a_buf.data(), k_row);
+    a.pk = a_buf.data(), a.pk_ld = a_trans ? m16 : k_row / 2;
+  }
+  const int ar = a_trans ? 1 : a.pk_ld, app = a_trans ? a.pk_ld : 1;  // A's strides in words
   for (int r = 0; r < m; r += kMr) {
     const RowBlock rb(r, m, n, k, tri, diag);
     const int p0 = rb.k0 / 2, p1 = std::min(pairs, (rb.k1 + 1) / 2);
     for (int col = rb.n_begin; col < rb.n_end; col += 64) {
       const int nv = std::min(4, (rb.n_end - col) / 16);
-      kMicro16[rb.mr - 1][nv - 1](p0, p1, ap + r * ar, ar, app, bp + col, n, c + int64_t(r) * ldc + col, ldc,
-                                  overwrite);
+      kMicro16[rb.mr - 1][nv - 1](p0, p1, a.pk + r * ar, ar, app, b.pk + col, b.pk_ld,
+                                  c + int64_t(r) * ldc + col, ldc, overwrite);
     }
   }
 }
-#endif
 // One backward row, zero outside the visible keys [lo, n) (up to kTile): p = exp(scale * s -
 // lse) are the probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale
 // of q k^T folded in. On entry p holds q.k and ds holds dout.v.
@@ -441,15 +492,35 @@ struct Dims {
   }
 };
 
-// The tile product for T: bf16 pairs for bf16 tensors where the CPU has them, else f32.
-using GemmFn = void (*)(int, int, int, const float*, int, bool, const float*, int, float*, int, bool, Tri, int);
+// Whether the tile products of a dtype run in bf16 pairs: bf16 tensors where the CPU has
+// them. Then the operands that many tiles share are packed once (into scratch) instead of
+// once a product.
+constexpr bool in_pairs(DType dtype) {
+#ifdef __AVX512BF16__
+  return dtype == DType::BF16;
+#else
+  (void)dtype;
+  return false;
+#endif
+}
+
+template <typename T>
+constexpr bool pairs_for() {
+  return std::is_same_v<T, cpu::bf16_t> && in_pairs(DType::BF16);
+}
+
+// The tile product for T: bf16 pairs where in_pairs, else f32.
+using GemmFn = void (*)(int, int, int, Operand, bool, Operand, float*, int, bool, Tri, int);
 template <typename T>
 GemmFn product_for() {
-#ifdef __AVX512BF16__
-  if constexpr (std::is_same_v<T, cpu::bf16_t>) return gemm16;
-#endif
+  if constexpr (pairs_for<T>()) return gemm16;
   return gemm;
 }
+
+// Packed words from a carved float region (the scratch is one f32 tensor); `at` offsets a
+// packed operand that may be absent.
+uint32_t* words(float* p) { return reinterpret_cast<uint32_t*>(p); }
+const uint32_t* at(const uint32_t* p, int64_t offset) { return p ? p + offset : nullptr; }
 
 // Packed rows: the first key that query `first + r` of row b sees (its document's start), for
 // the m queries of a tile, and the least of them; lo[m..kTile) are 0. Without positions
@@ -467,14 +538,17 @@ int doc_starts(const int64_t* positions, const Dims& z, int64_t b, int64_t first
   return least;
 }
 
-// Floats one thread's tiles take (the layouts are spelled out where they are carved).
-int64_t fwd_scratch_floats(const Dims& z, bool in_place) {
+// Floats one thread's tiles take (the layouts are spelled out where they are carved); a
+// packed pair of bf16 takes one float's room.
+int64_t fwd_scratch_floats(const Dims& z, bool in_place, bool pairs) {
   const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
-  return 2 * kv_len + 2 * kTile * z.dp + kTile * kTile + 3 * kTile;
+  const int64_t packed = pairs ? z.tp * z.dp + z.dp / 2 * kTile : 0;
+  return 2 * kv_len + 2 * kTile * z.dp + kTile * kTile + 3 * kTile + packed;
 }
-int64_t bwd_scratch_floats(const Dims& z, bool in_place) {
+int64_t bwd_scratch_floats(const Dims& z, bool in_place, bool pairs) {
   const int64_t plane = z.tp * z.dp, copies = in_place ? 0 : plane;
-  return 2 * plane + 6 * copies + 2 * z.tp + 2 * kTile * kTile;
+  const int64_t packed = pairs ? 7 * plane / 2 : 0;
+  return 2 * plane + 6 * copies + 2 * z.tp + 2 * kTile * kTile + packed;
 }
 
 // The forward works on S^T (keys x queries) = K Q^T, so the online softmax runs down columns:
@@ -487,7 +561,7 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
   const GemmFn mm = product_for<T>();
   // The f32 product takes the scale folded into q; bf16 pairs would round q * scale again,
   // so there the scores are scaled after the product.
-  const bool scale_after = mm != gemm;
+  const bool pairs = pairs_for<T>(), scale_after = pairs;
   const int dp = int(z.dp);
   const int64_t ldq = z.h * z.d, tasks = z.b * z.h * z.tiles;
   // f32 keys and values with a 16-multiple head_dim are read in place; others are converted
@@ -495,7 +569,7 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
   const int ldk = in_place ? int(z.hkv * z.d) : dp;
   const int64_t* positions = args.positions.defined() ? args.positions.data<int64_t>() : nullptr;
-  const Scratch ws(fwd_scratch_floats(z, in_place));
+  const Scratch ws(fwd_scratch_floats(z, in_place, pairs));
 #pragma omp parallel num_threads(ws.threads)
   {
     const int64_t kv_len = in_place ? 0 : z.tp * z.dp;
@@ -508,6 +582,11 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
     float* mx = st + kTile * kTile;  // running max, sum and last rescale factor per query
     float* sum = mx + kTile;
     float* alpha = sum + kTile;
+    // bf16 pairs: K's rows [tp][dp/2], V's rows paired along keys [tp/2][dp], the query tile
+    // paired along head_dim [dp/2][64]
+    uint32_t* kpk = pairs ? words(alpha + kTile) : nullptr;
+    uint32_t* vpk = pairs ? kpk + z.tp * z.dp / 2 : nullptr;
+    uint32_t* qpk = pairs ? vpk + z.tp * z.dp / 2 : nullptr;
     int64_t cached = -1;             // which (batch, kv head) kk and vv hold
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < tasks; ++task) {
@@ -521,6 +600,10 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
         if (b * z.hkv + h / z.group != cached) {
           load_rows(k + koff, z.hkv * z.d, z.t, z.d, 1.0f, kk, z.dp);
           load_rows(v + koff, z.hkv * z.d, z.t, z.d, 1.0f, vv, z.dp);
+          if (pairs) {
+            pack_rows(kk, dp, int(z.t), int(z.d), kpk, dp);
+            pack_pairs(vv, dp, int(z.t), dp, vpk);
+          }
           cached = b * z.hkv + h / z.group;
         }
       }
@@ -529,6 +612,7 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
       const int64_t qoff = ((b * z.t + t0) * z.h + h) * z.d;
       load_rows(q + qoff, ldq, m, z.d, scale_after ? 1.0f : args.scale, o, z.dp);  // o stages the rows
       transpose_rows(o, dp, m, z.dp, qt, kTile);
+      if (pairs) pack_pairs(qt, kTile, int(z.d), nq, qpk);
       std::fill(o, o + m * dp, 0.0f);
       std::fill(mx, mx + kTile, kNegInf);
       std::fill(sum, sum + kTile, 0.0f);
@@ -538,8 +622,8 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
         const int64_t j0 = j * kTile;
         const int nk = int(std::min<int64_t>(kTile, z.t - j0));
         const int diag = args.causal ? int(t0 - j0) : kTile;  // kTile: every key visible
-        mm(nk, nq, int(z.d), kg + j0 * ldk, ldk, false, qt, kTile, st, kTile, true,
-             args.causal ? Tri::start_n : Tri::none, diag);
+        mm(nk, nq, int(z.d), {kg + j0 * ldk, ldk, at(kpk, j0 * dp / 2), dp / 2}, false,
+           {qt, kTile, qpk, nq}, st, kTile, true, args.causal ? Tri::start_n : Tri::none, diag);
         if (scale_after)
           for (int c = 0; c < nk; ++c)
 #pragma omp simd
@@ -547,8 +631,8 @@ void attention_fwd(const T* q, const T* k, const T* v, const AttentionArgs& args
         softmax_columns(st, nk, nq, diag, positions ? lo : nullptr, int(j0), mx, sum, alpha);
         for (int r = 0; r < m; ++r)
           for (int c = 0; c < dp; ++c) o[r * dp + c] *= alpha[r];
-        mm(m, dp, nk, st, kTile, true, vg + j0 * ldk, ldk, o, dp, false,
-             args.causal ? Tri::limit_k : Tri::none, diag);
+        mm(m, dp, nk, {st, kTile}, true, {vg + j0 * ldk, ldk, at(vpk, j0 / 2 * dp), dp}, o, dp, false,
+           args.causal ? Tri::limit_k : Tri::none, diag);
       }
       for (int r = 0; r < m; ++r) {
         const float inv = 1.0f / sum[r];
@@ -572,7 +656,8 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
   const bool in_place = std::is_same_v<T, float> && z.d == z.dp;
   const int ldq_w = in_place ? int(ldq) : dp, ldk_w = in_place ? int(ldk) : dp;  // working lds
   const int64_t* positions = args.positions.defined() ? args.positions.data<int64_t>() : nullptr;
-  const Scratch ws(bwd_scratch_floats(z, in_place));
+  const bool pairs = pairs_for<T>();
+  const Scratch ws(bwd_scratch_floats(z, in_place, pairs));
 #pragma omp parallel num_threads(ws.threads)
   {
     alignas(64) int lo[kTile];
@@ -589,6 +674,12 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
     float* ls = di + z.tp;        // lse of one head
     float* p = ls + z.tp;         // probabilities (64 x 64)
     float* ds = p + kTile * kTile;  // dP, then dS (64 x 64)
+    // bf16 pairs, plane / 2 words each: K^T and V^T paired along head_dim in key tiles
+    // [tiles][dp/2][64], K paired along keys [tp/2][dp]; one head's q and dout rows
+    // [tp][dp/2] and paired along queries [tp/2][dp]
+    uint32_t* packed[7] = {};
+    for (int n = 0; pairs && n < 7; ++n) packed[n] = words(ds + kTile * kTile) + n * plane / 2;
+    auto [ktp, vtp, kpr, qpk, dopk, qpr, dopr] = packed;
     const Tri tri_n = args.causal ? Tri::limit_n : Tri::none;
     const Tri tri_k = args.causal ? Tri::limit_k : Tri::none;
     const Tri tri_s = args.causal ? Tri::start_k : Tri::none;
@@ -612,6 +703,11 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
         load_rows(k + koff, ldk, z.t, z.d, 1.0f, kc, z.dp);
         transpose_rows(kc, dp, z.t, z.dp, kt, z.tp);
       }
+      if (pairs) {
+        pack_pairs(kt, kTile, int(z.tiles * z.dp), kTile, ktp);
+        pack_pairs(vt, kTile, int(z.tiles * z.dp), kTile, vtp);
+        pack_pairs(kc, dp, int(z.t), dp, kpr);
+      }
       zero(dkw, ldk_w);
       zero(dvw, ldk_w);
       for (int64_t h = kvh * z.group; h < (kvh + 1) * z.group; ++h) {
@@ -621,6 +717,12 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
         } else {
           load_rows(q + qoff, ldq, z.t, z.d, 1.0f, qc, z.dp);
           load_rows(dout + qoff, ldq, z.t, z.d, 1.0f, doc, z.dp);
+        }
+        if (pairs) {
+          pack_rows(qc, dp, int(z.t), dp, qpk, dp);
+          pack_rows(doc, dp, int(z.t), dp, dopk, dp);
+          pack_pairs(qc, dp, int(z.t), dp, qpr);
+          pack_pairs(doc, dp, int(z.t), dp, dopr);
         }
         for (int64_t t = 0; t < z.t; ++t) {
           float acc = 0.0f;
@@ -641,8 +743,10 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
             if (doc_starts(positions, z, b, t0, m, lo) >= j0 + nk) continue;
             const float* qi = qw + t0 * ldq_w;
             const float* doi = dow + t0 * ldq_w;
-            mm(m, nkp, dp, qi, ldq_w, false, kt + j0 * dp, kTile, p, kTile, true, tri_n, diag);
-            mm(m, nkp, dp, doi, ldq_w, false, vt + j0 * dp, kTile, ds, kTile, true, tri_n, diag);
+            const Operand ki{kt + j0 * dp, kTile, at(ktp, j0 * dp / 2), kTile};
+            const Operand vi{vt + j0 * dp, kTile, at(vtp, j0 * dp / 2), kTile};
+            mm(m, nkp, dp, {qi, ldq_w, at(qpk, t0 * dp / 2), dp / 2}, false, ki, p, kTile, true, tri_n, diag);
+            mm(m, nkp, dp, {doi, ldq_w, at(dopk, t0 * dp / 2), dp / 2}, false, vi, ds, kTile, true, tri_n, diag);
             for (int r = 0; r < m; ++r) {
               const int n = z.visible(args.causal, i, j, r);
               grad_row(p + r * kTile, ds + r * kTile, std::clamp(lo[r] - int(j0), 0, n), n, args.scale,
@@ -651,10 +755,12 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
             // dV += P^T dO, dK += dS^T q, dQ += dS K.
             float* dvj = dvw + j0 * ldk_w;
             float* dkj = dkw + j0 * ldk_w;
-            mm(nk, dp, m, p, kTile, true, doi, ldq_w, dvj, ldk_w, false, tri_s, diag);
-            mm(nk, dp, m, ds, kTile, true, qi, ldq_w, dkj, ldk_w, false, tri_s, diag);
-            mm(m, dp, nk, ds, kTile, false, kw + j0 * ldk_w, ldk_w, dqw + t0 * ldq_w, ldq_w,
-                 false, tri_k, diag);
+            mm(nk, dp, m, {p, kTile}, true, {doi, ldq_w, at(dopr, t0 / 2 * dp), dp}, dvj, ldk_w, false,
+               tri_s, diag);
+            mm(nk, dp, m, {ds, kTile}, true, {qi, ldq_w, at(qpr, t0 / 2 * dp), dp}, dkj, ldk_w, false,
+               tri_s, diag);
+            mm(m, dp, nk, {ds, kTile}, false, {kw + j0 * ldk_w, ldk_w, at(kpr, j0 / 2 * dp), dp},
+               dqw + t0 * ldq_w, ldq_w, false, tri_k, diag);
           }
         }
         if (!in_place)
@@ -700,8 +806,9 @@ void check(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArg
 
 int64_t attention_scratch_floats(const AttentionArgs& args, DType dtype, bool backward) {
   const Dims z(args);
-  const bool in_place = dtype == DType::F32 && z.d == z.dp;
-  return Scratch::floats_for(backward ? bwd_scratch_floats(z, in_place) : fwd_scratch_floats(z, in_place));
+  const bool in_place = dtype == DType::F32 && z.d == z.dp, pairs = in_pairs(dtype);
+  return Scratch::floats_for(backward ? bwd_scratch_floats(z, in_place, pairs)
+                                      : fwd_scratch_floats(z, in_place, pairs));
 }
 
 void CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
