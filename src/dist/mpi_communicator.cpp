@@ -139,10 +139,14 @@ void MpiCommunicator::wait_for(void* requests, int count, int peer, const char* 
       throw Error(fmt::format("rank {}: MPI failed during {} with rank {}", rank_, what, peer));
     if (done) return;
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    if (waited > timeout_s_)
+    if (waited > timeout_s_) {
+      // A collective (peer < 0) cannot tell who is missing, except that with two ranks it
+      // can only be the other one.
+      if (peer < 0 && size_ == 2) peer = 1 - rank_;
       throw Error(fmt::format("rank {}: {} did not answer for {:.0f} s during {} (dist.timeout_s); it has died or "
                               "hangs",
                               rank_, peer < 0 ? std::string("a rank") : fmt::format("rank {}", peer), waited, what));
+    }
     // Poll, then back off to sleeps of up to 50 us: MPI makes progress only inside these
     // tests, and a spinning thread would take a core from the computation it overlaps.
     if (idle_us < 50) idle_us = idle_us == 0 ? 1 : idle_us * 2;
@@ -221,7 +225,7 @@ void MpiCommunicator::broadcast(void* data, int64_t bytes) {
     MPI_Request req;
     MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, 0, MPI_COMM_WORLD, &req);
     if (rank_ == 0) bytes_sent_ += bytes * (size_ - 1);
-    wait_for(&req, 1, 0, "a broadcast");
+    wait_for(&req, 1, rank_ == 0 ? -1 : 0, "a broadcast");  // rank 0 waits on the others
   });
 }
 
