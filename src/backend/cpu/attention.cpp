@@ -9,13 +9,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include <omp.h>
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 // GCC 12 flags _mm512_undefined_ps() inside its own intrinsic headers as uninitialised.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -96,6 +97,37 @@ void micro(int k0, int k1, const float* __restrict a, int lda, const float* __re
     }
   }
   acc_store(acc, c, ldc);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+// AVX2 has 16 registers of 8 floats: the tile is done one 16-column group at a time (6 x 2
+// accumulators, two of B, one of A), NV passes over A's few rows, which stay in L1.
+template <int MR, int NV, bool AT>
+void micro(int k0, int k1, const float* __restrict a, int lda, const float* __restrict b,
+           int ldb, float* __restrict c, int ldc, bool overwrite) {
+  for (int v = 0; v < NV; ++v) {
+    float* cv = c + 16 * v;
+    const float* bv = b + 16 * v;
+    __m256 acc[MR][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      acc[r][0] = overwrite ? _mm256_setzero_ps() : _mm256_loadu_ps(cv + r * ldc);
+      acc[r][1] = overwrite ? _mm256_setzero_ps() : _mm256_loadu_ps(cv + r * ldc + 8);
+    }
+    for (int kk = k0; kk < k1; ++kk) {
+      const __m256 b0 = _mm256_loadu_ps(bv + int64_t(kk) * ldb), b1 = _mm256_loadu_ps(bv + int64_t(kk) * ldb + 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m256 av = _mm256_broadcast_ss(AT ? a + int64_t(kk) * lda + r : a + int64_t(r) * lda + kk);
+        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      _mm256_storeu_ps(cv + r * ldc, acc[r][0]);
+      _mm256_storeu_ps(cv + r * ldc + 8, acc[r][1]);
+    }
+  }
 }
 #else
 template <int MR, int NV, bool AT>
@@ -329,6 +361,28 @@ void gemm16(int m, int n, int k, Operand a, bool a_trans, Operand b, float* c, i
     }
   }
 }
+#ifndef __AVX512F__
+// exp512's method in scalar form, written so that loops over it vectorise (AVX2 included):
+// floor and bit shifts where std::exp would be a call per element.
+inline float exp_poly(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float n = std::floor(x * 1.44269504f + 0.5f);
+  float f = x - n * 0.693359375f;
+  f = f - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * f + 1.3981999507e-3f;
+  p = p * f + 8.3334519073e-3f;
+  p = p * f + 4.1665795894e-2f;
+  p = p * f + 1.6666665459e-1f;
+  p = p * f + 5.0000001201e-1f;
+  const float y = p * (f * f) + (f + 1.0f);
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
+  float two_n;
+  std::memcpy(&two_n, &bits, 4);
+  return y * two_n;
+}
+#endif
+
 // One backward row, zero outside the visible keys [lo, n) (up to kTile): p = exp(scale * s -
 // lse) are the probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale
 // of q k^T folded in. On entry p holds q.k and ds holds dout.v.
@@ -345,10 +399,12 @@ void grad_row(float* p, float* ds, int lo, int n, float scale, float lse, float 
     _mm512_storeu_ps(ds + c, _mm512_maskz_mov_ps(m, g));  // dout.v past n may be stale
   }
 #else
+#pragma omp simd
   for (int c = 0; c < kTile; ++c) {
     const bool seen = c >= lo && c < n;
-    p[c] = seen ? std::exp(p[c] * scale - lse) : 0.0f;
-    ds[c] = seen ? scale * p[c] * (ds[c] - di) : 0.0f;
+    const float e = seen ? exp_poly(p[c] * scale - lse) : 0.0f;
+    p[c] = e;
+    ds[c] = seen ? scale * e * (ds[c] - di) : 0.0f;
   }
 #endif
 }
@@ -394,22 +450,38 @@ void softmax_columns(float* st, int nk, int nq, int diag, const int* lo, int j0,
   }
 }
 #else
+// The same down columns of queries, so the inner loops run along contiguous queries.
 void softmax_columns(float* st, int nk, int nq, int diag, const int* lo, int j0, float* mx, float* sum,
                      float* alpha) {
-  for (int r = 0; r < nq; ++r) {
-    const int c0 = lo ? std::max(0, lo[r] - j0) : 0;
-    float m_new = mx[r];
-    for (int c = c0; c < nk && c <= r + diag; ++c) m_new = std::max(m_new, st[c * kTile + r]);
-    const float m_sub = m_new == kNegInf ? 0.0f : m_new;
-    float tile_sum = 0.0f;
-    for (int c = 0; c < nk; ++c) {
-      float& e = st[c * kTile + r];
-      e = c >= c0 && c <= r + diag ? std::exp(e - m_sub) : 0.0f;
-      tile_sum += e;
+  alignas(64) float m_sub[kTile], tile_sum[kTile], m_new[kTile];
+  // Without packed rows every query's document starts at key 0. Reading zeros rather than
+  // testing lo keeps the loops free of masked loads from a null pointer, which AMD cores
+  // serve through a slow assist (three quarters of this function's time on a Zen 3).
+  alignas(64) static constexpr int kFromZero[kTile] = {};
+  const int* first = lo ? lo : kFromZero;
+  auto visible = [&](int c, int r) { return c <= r + diag && first[r] <= j0 + c; };
+  for (int r = 0; r < nq; ++r) m_new[r] = mx[r], tile_sum[r] = 0.0f;
+  for (int c = 0; c < nk; ++c) {
+    const float* row = st + c * kTile;
+#pragma omp simd
+    for (int r = 0; r < nq; ++r) m_new[r] = visible(c, r) ? std::max(m_new[r], row[r]) : m_new[r];
+  }
+  // A query that has seen nothing yet keeps max -inf; subtract 0 instead so no inf - inf.
+  for (int r = 0; r < nq; ++r) m_sub[r] = m_new[r] == kNegInf ? 0.0f : m_new[r];
+  for (int c = 0; c < nk; ++c) {
+    float* row = st + c * kTile;
+#pragma omp simd
+    for (int r = 0; r < nq; ++r) {
+      const float e = visible(c, r) ? exp_poly(row[r] - m_sub[r]) : 0.0f;
+      row[r] = e;
+      tile_sum[r] += e;
     }
-    alpha[r] = std::exp(mx[r] - m_sub);
-    sum[r] = sum[r] * alpha[r] + tile_sum;
-    mx[r] = m_new;
+  }
+#pragma omp simd
+  for (int r = 0; r < nq; ++r) {
+    alpha[r] = exp_poly(mx[r] - m_sub[r]);  // ~0 when mx is -inf
+    sum[r] = sum[r] * alpha[r] + tile_sum[r];
+    mx[r] = m_new[r];
   }
 }
 #endif
