@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
                         {"params", model->parameter_count()}, {"img_s_best", s.max}, {"img_s_med", s.median},
                         {"img_s_all", rates}, {"loss", loss}, {"peak_rss_MiB", peak_rss_bytes() / 1048576.0},
                         {"rss_init_MiB", rss_init / 1048576.0}, {"counted_peak_MiB", mem.total_peak / 1048576.0},
+                        {"reserved_peak_MiB", mem.reserved_peak / 1048576.0},  // with the allocator's cache
                         {"prefetch_hits", loader.hits()}};
   fmt::print("{}\n", out.dump());
   return 0;
