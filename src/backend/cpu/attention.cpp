@@ -751,7 +751,9 @@ void attention_bwd(const T* q, const T* k, const T* v, const T* out, const float
     // [tp][dp/2] and paired along queries [tp/2][dp]
     uint32_t* packed[7] = {};
     for (int n = 0; pairs && n < 7; ++n) packed[n] = words(ds + kTile * kTile) + n * plane / 2;
-    auto [ktp, vtp, kpr, qpk, dopk, qpr, dopr] = packed;
+    // (named pointers, not a structured binding: clang refuses those inside OpenMP regions)
+    uint32_t *const ktp = packed[0], *const vtp = packed[1], *const kpr = packed[2], *const qpk = packed[3];
+    uint32_t *const dopk = packed[4], *const qpr = packed[5], *const dopr = packed[6];
     const Tri tri_n = args.causal ? Tri::limit_n : Tri::none;
     const Tri tri_k = args.causal ? Tri::limit_k : Tri::none;
     const Tri tri_s = args.causal ? Tri::start_k : Tri::none;
