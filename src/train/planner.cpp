@@ -188,6 +188,17 @@ std::vector<int64_t> micro_batch_candidates(int64_t effective) {
 
 }  // namespace
 
+int fastest_that_fits(const std::vector<PlanRow>& rows) {
+  double fastest = std::numeric_limits<double>::infinity();
+  for (const PlanRow& r : rows)
+    if (r.fits) fastest = std::min(fastest, r.step_seconds);
+  int best = -1;
+  for (int i = 0; i < int(rows.size()); ++i)
+    if (rows[i].fits && rows[i].step_seconds <= fastest * kTimeTie && (best < 0 || preferred(rows[i], rows[best])))
+      best = i;
+  return best;
+}
+
 int64_t PlanRow::predicted_bytes() const { return memory.total_peak + overhead; }
 
 MemoryStats dry_run(const RunConfig& cfg, DryRunWork* work) {
@@ -300,14 +311,7 @@ Plan make_plan(const PlanRequest& req) {
   // oneDNN's scratch for them stay for the whole run (2 to 6 MiB on the default job in bf16),
   // and a plan they push past the budget gives way to the next.
   for (;;) {
-    plan.best = -1;
-    double fastest = std::numeric_limits<double>::infinity();
-    for (const PlanRow& r : plan.rows)
-      if (r.fits) fastest = std::min(fastest, r.step_seconds);
-    for (int i = 0; i < int(plan.rows.size()); ++i)
-      if (plan.rows[i].fits && plan.rows[i].step_seconds <= fastest * kTimeTie &&
-          (plan.best < 0 || preferred(plan.rows[i], plan.rows[plan.best])))
-        plan.best = i;
+    plan.best = fastest_that_fits(plan.rows);
     if (plan.best < 0 || !req.measure_overhead) break;
     PlanRow& best = plan.rows[plan.best];
     best.overhead = std::max(best.overhead, overhead_with_kernels(works[plan.best], measure));

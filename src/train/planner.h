@@ -1,7 +1,8 @@
 // The planner: for an effective batch and a memory budget, dry-runs one training step on
 // the meta backend for each candidate (micro-batch size, checkpoint policy, precision),
-// predicts its peak memory by category exactly and its step time from FLOP counts and a
-// short calibration of the matmul kernels, and picks the fastest plan that fits.
+// predicts its peak memory by category exactly and its step time by timing every kernel
+// call the dry run recorded, at its own shape, on the CPU, and picks the fastest plan that
+// fits (times within 5% tie, and a fixed rule decides between them).
 #pragma once
 #include <functional>
 #include <string>
@@ -45,6 +46,12 @@ struct Plan {
 };
 
 Plan make_plan(const PlanRequest& request);
+
+// The row make_plan picks among `rows` (-1 when none fits): of the rows that fit and are
+// within 5% of the fastest of them, the one with the fewest FLOPs, then no recomputation,
+// then the more exact precision, then the larger micro-batch, then the smaller peak. Times
+// are measured, so the tie keeps noise from deciding between plans doing the same work.
+int fastest_that_fits(const std::vector<PlanRow>& rows);
 
 // The memory one training step of `cfg` takes on the meta backend (two steps at least are
 // run, so the steady state with gradient buffers in place is included), and with `work` the
