@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   bool zero = false;
   app.add_option("--zero", zero, "ZeRO-1: shard the optimizer state (1) or not (0)");
   CLI11_PARSE(app, argc, argv);
+  give_large_blocks_their_own_pages();  // as the CLI does: the same resident memory
 
   Communicator& comm = world();
   GPT2 model(GPT2Config{.n_layer = layers, .n_head = heads, .n_embd = embd, .block_size = seq, .vocab_size = vocab}, 0);

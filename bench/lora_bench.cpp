@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   bool profile = false;
   bench::add_profile_option(app, profile);
   CLI11_PARSE(app, argc, argv);
+  give_large_blocks_their_own_pages();  // as the CLI does: the same resident memory
 
   const bool llama = model_name == "llama";
   if (!llama && model_name != "gpt2") {

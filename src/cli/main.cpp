@@ -2,7 +2,6 @@
 // where an error becomes a message and an exit code (1: bad input or failed check).
 #include <fmt/format.h>
 
-#include <malloc.h>
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/vision_commands.h"
 #include "core/error.h"
+#include "core/process_memory.h"
 #include "dist/communicator.h"
 #include "train/config.h"
 
@@ -35,11 +35,8 @@ void add_threads_option(CLI::App* sub, int* threads) {
 int main(int argc, char** argv) {
   // Progress lines reach a log file as they happen, not when the buffer fills.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  // Tensors of 256 KiB and more get pages of their own, handed back when freed. glibc would
-  // otherwise raise this threshold after each large free, and then keep freed tensors of
-  // many sizes (the planner's probes, a run's first steps) in a heap it cannot shrink: resident
-  // memory above the budget, though the allocator's own cache is empty.
-  mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  // Resident memory must follow the allocator's own books, under a budget above all.
+  bb::give_large_blocks_their_own_pages();
   CLI::App app{"bigbatch: exact gradient accumulation for training on small memory"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("bigbatch ") + BIGBATCH_VERSION);

@@ -1,5 +1,7 @@
-// Reads VmRSS / VmHWM from /proc/self/status.
+// Reads VmRSS / VmHWM from /proc/self/status, and sets glibc's threshold for pages of their own.
 #include "core/process_memory.h"
+
+#include <malloc.h>
 
 #include <cstdio>
 #include <cstring>
@@ -24,5 +26,7 @@ int64_t status_kib(const char* field) {
 
 int64_t current_rss_bytes() { return status_kib("VmRSS:"); }
 int64_t peak_rss_bytes() { return status_kib("VmHWM:"); }
+
+void give_large_blocks_their_own_pages() { mallopt(M_MMAP_THRESHOLD, 256 << 10); }
 
 }  // namespace bb

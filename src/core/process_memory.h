@@ -8,4 +8,11 @@ namespace bb {
 int64_t current_rss_bytes();
 int64_t peak_rss_bytes();  // VmHWM: the high-water mark since start
 
+// Blocks of 256 KiB and more get pages of their own from the system, handed back when freed.
+// glibc would otherwise raise its threshold after each large free and keep freed tensors of
+// many sizes (the planner's probes, a run's first steps, the blocks the allocator's cache
+// lets go) in a heap it cannot shrink: resident memory above what the allocator holds.
+// Called first thing by the CLI and by every benchmark, so both measure the same process.
+void give_large_blocks_their_own_pages();
+
 }  // namespace bb

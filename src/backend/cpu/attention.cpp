@@ -27,6 +27,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/elem.h"
+#include "backend/cpu/vec_math.h"
 #include "core/error.h"
 
 namespace bb {
@@ -361,27 +362,6 @@ void gemm16(int m, int n, int k, Operand a, bool a_trans, Operand b, float* c, i
     }
   }
 }
-#ifndef __AVX512F__
-// exp512's method in scalar form, written so that loops over it vectorise (AVX2 included):
-// floor and bit shifts where std::exp would be a call per element.
-inline float exp_poly(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = std::floor(x * 1.44269504f + 0.5f);
-  float f = x - n * 0.693359375f;
-  f = f - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * f + 1.3981999507e-3f;
-  p = p * f + 8.3334519073e-3f;
-  p = p * f + 4.1665795894e-2f;
-  p = p * f + 1.6666665459e-1f;
-  p = p * f + 5.0000001201e-1f;
-  const float y = p * (f * f) + (f + 1.0f);
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
-  float two_n;
-  std::memcpy(&two_n, &bits, 4);
-  return y * two_n;
-}
-#endif
 
 // One backward row, zero outside the visible keys [lo, n) (up to kTile): p = exp(scale * s -
 // lse) are the probabilities, and ds = scale * p * (dp - di) the scores' gradient, the scale
@@ -402,7 +382,7 @@ void grad_row(float* p, float* ds, int lo, int n, float scale, float lse, float 
 #pragma omp simd
   for (int c = 0; c < kTile; ++c) {
     const bool seen = c >= lo && c < n;
-    const float e = seen ? exp_poly(p[c] * scale - lse) : 0.0f;
+    const float e = seen ? cpu::fast_exp(p[c] * scale - lse) : 0.0f;
     p[c] = e;
     ds[c] = seen ? scale * e * (ds[c] - di) : 0.0f;
   }
@@ -472,14 +452,14 @@ void softmax_columns(float* st, int nk, int nq, int diag, const int* lo, int j0,
     float* row = st + c * kTile;
 #pragma omp simd
     for (int r = 0; r < nq; ++r) {
-      const float e = visible(c, r) ? exp_poly(row[r] - m_sub[r]) : 0.0f;
+      const float e = visible(c, r) ? cpu::fast_exp(row[r] - m_sub[r]) : 0.0f;
       row[r] = e;
       tile_sum[r] += e;
     }
   }
 #pragma omp simd
   for (int r = 0; r < nq; ++r) {
-    alpha[r] = exp_poly(mx[r] - m_sub[r]);  // ~0 when mx is -inf
+    alpha[r] = cpu::fast_exp(mx[r] - m_sub[r]);  // 0 when mx is -inf
     sum[r] = sum[r] * alpha[r] + tile_sum[r];
     mx[r] = m_new[r];
   }
