@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/process_memory.h"
 #include "core/tensor.h"
 
 namespace bb {
@@ -153,19 +154,36 @@ double measure_replay_seconds(const MetaBackend::CallKey& call, const MetaBacken
                       [&](int i) { run(kern, sets[size_t(i) % sets.size()]); });
 }
 
-void run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias) {
+namespace {
+// What stays resident after the call (its outputs' pages, a primitive's code) is not
+// transient: the overhead read after the kernels holds it.
+template <class Call>
+int64_t transient_bytes(Call&& call) {
+  if (!restart_peak_rss()) {
+    call();
+    return 0;
+  }
+  call();
+  return std::max<int64_t>(0, peak_rss_since_restart() - current_rss_bytes());
+}
+}  // namespace
+
+int64_t run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias) {
   const MatmulSet t = matmul_set(args, in, out, bias);
-  backend_for(Device::CPU).matmul(t.a, t.b, t.bias, t.c, args);
+  return transient_bytes([&] { backend_for(Device::CPU).matmul(t.a, t.b, t.bias, t.c, args); });
 }
 
-void run_attention_once(const AttentionArgs& args, DType dtype, bool backward) {
-  AttentionSet t = attention_set(args, dtype, backward);
-  if (backward) run_attention(t, args, true);
+int64_t run_attention_once(const AttentionArgs& args, DType dtype, bool backward) {
+  AttentionSet t;
+  // Building the set runs the forward, whose scratch is read with it.
+  int64_t held = transient_bytes([&] { t = attention_set(args, dtype, backward); });
+  if (backward) held = std::max(held, transient_bytes([&] { run_attention(t, args, true); }));
+  return held;
 }
 
-void run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run) {
+int64_t run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run) {
   std::vector<Tensor> set = replay_set(call);
-  run(backend_for(Device::CPU), set);
+  return transient_bytes([&] { run(backend_for(Device::CPU), set); });
 }
 
 }  // namespace bb

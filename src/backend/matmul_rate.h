@@ -31,8 +31,12 @@ double measure_replay_seconds(const MetaBackend::CallKey& call, const MetaBacken
 // One call at exactly the recorded shape, untimed: what a run's first step builds for it (the
 // kernel's primitive, its code and scratch) is then in place, for the process's footprint to
 // be read with it. Operands are allocated whole, so they must fit where the call does.
-void run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias);
-void run_attention_once(const AttentionArgs& args, DType dtype, bool backward);
-void run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run);
+// Each returns what the call held for a while outside the allocator and gave back before it
+// returned (oneDNN's scratch, a kernel's own buffers): the resident peak during the call less
+// the resident memory after it, 0 where the peak cannot be restarted. A step holds that too,
+// on top of its own blocks, while the kernel runs.
+int64_t run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias);
+int64_t run_attention_once(const AttentionArgs& args, DType dtype, bool backward);
+int64_t run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run);
 
 }  // namespace bb

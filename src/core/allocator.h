@@ -72,6 +72,7 @@ class Allocator {
 
  private:
   void drop_cache_locked();
+  void evict_locked(int64_t bytes);  // frees cached blocks, largest first, until `bytes` are freed
   void grow_locked(int c, int64_t bytes);  // live bytes of category c grow; peaks follow
 
   Device device_;

@@ -1,8 +1,10 @@
-// Reads VmRSS / VmHWM from /proc/self/status, and sets glibc's threshold for pages of their own.
+// Reads VmRSS / VmHWM from /proc/self/status, restarts VmHWM, and sets glibc's threshold for pages of their own.
 #include "core/process_memory.h"
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -25,7 +27,26 @@ int64_t status_kib(const char* field) {
 }  // namespace
 
 int64_t current_rss_bytes() { return status_kib("VmRSS:"); }
-int64_t peak_rss_bytes() { return status_kib("VmHWM:"); }
+namespace {
+// The high-water marks before the restarts: the whole process's peak stays what it was.
+std::atomic<int64_t> g_peak_before_restarts{0};
+void keep_peak(int64_t bytes) {
+  int64_t seen = g_peak_before_restarts.load();
+  while (bytes > seen && !g_peak_before_restarts.compare_exchange_weak(seen, bytes)) {
+  }
+}
+}  // namespace
+
+int64_t peak_rss_since_restart() { return status_kib("VmHWM:"); }
+int64_t peak_rss_bytes() { return std::max(g_peak_before_restarts.load(), peak_rss_since_restart()); }
+
+bool restart_peak_rss() {
+  keep_peak(peak_rss_since_restart());
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (!f) return false;
+  const bool written = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && written;
+}
 
 void give_large_blocks_their_own_pages() { mallopt(M_MMAP_THRESHOLD, 256 << 10); }
 

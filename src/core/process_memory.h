@@ -6,7 +6,12 @@
 namespace bb {
 
 int64_t current_rss_bytes();
-int64_t peak_rss_bytes();  // VmHWM: the high-water mark since start
+int64_t peak_rss_bytes();  // the high-water mark since start, restarts or not
+// The kernel's high-water mark (VmHWM) starts again from the resident memory now (Linux's
+// clear_refs "5"), so that the peak of one piece of work can be read with
+// peak_rss_since_restart(); false where the kernel does not allow it.
+bool restart_peak_rss();
+int64_t peak_rss_since_restart();
 
 // Blocks of 256 KiB and more get pages of their own from the system, handed back when freed.
 // glibc would otherwise raise its threshold after each large free and keep freed tensors of
