@@ -66,15 +66,15 @@ class RandomTokens final : public Dataset {
 struct GptRun {
   int64_t layers, heads, embd, vocab, seq, mb, accum, steps, warmup;
   void add_options(CLI::App& app) {
-    app.add_option("--layers", layers);
-    app.add_option("--heads", heads);
-    app.add_option("--embd", embd);
-    app.add_option("--vocab", vocab);
-    app.add_option("--seq", seq);
-    app.add_option("--mb", mb);
-    app.add_option("--accum", accum);
-    app.add_option("--steps", steps);
-    app.add_option("--warmup", warmup);
+    app.add_option("--layers", layers)->check(CLI::PositiveNumber);
+    app.add_option("--heads", heads)->check(CLI::PositiveNumber);
+    app.add_option("--embd", embd)->check(CLI::PositiveNumber);
+    app.add_option("--vocab", vocab)->check(CLI::PositiveNumber);
+    app.add_option("--seq", seq)->check(CLI::PositiveNumber);
+    app.add_option("--mb", mb)->check(CLI::PositiveNumber);
+    app.add_option("--accum", accum)->check(CLI::PositiveNumber);
+    app.add_option("--steps", steps)->check(CLI::PositiveNumber);
+    app.add_option("--warmup", warmup)->check(CLI::NonNegativeNumber);
   }
   GPT2Config config() const {
     return GPT2Config{.n_layer = layers, .n_head = heads, .n_embd = embd, .block_size = seq, .vocab_size = vocab};

@@ -25,10 +25,11 @@ int main(int argc, char** argv) {
   std::string data_dir = "/usr/share/datasets/fashion-mnist", precision = "fp32", tag, bn = "micro";
   int64_t bs = 128, accum = 1, iters = 30, windows = 3;
   app.add_option("--data", data_dir);
-  app.add_option("--bs", bs, "images per micro-batch");
-  app.add_option("--accum", accum, "micro-batches per optimizer step");
-  app.add_option("--iters", iters, "optimizer steps per timed window");
-  app.add_option("--windows", windows);
+  // Each a count of at least one: the rates and the blocks a step divide by them.
+  app.add_option("--bs", bs, "images per micro-batch")->check(CLI::PositiveNumber);
+  app.add_option("--accum", accum, "micro-batches per optimizer step")->check(CLI::PositiveNumber);
+  app.add_option("--iters", iters, "optimizer steps per timed window")->check(CLI::PositiveNumber);
+  app.add_option("--windows", windows, "timed windows")->check(CLI::PositiveNumber);
   app.add_option("--precision", precision, "fp32 or bf16");
   app.add_option("--tag", tag);
   bool profile = false;

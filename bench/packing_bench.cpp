@@ -51,12 +51,12 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "padded or packed");
   app.add_option("--model", model_name, "gpt2 (124M shapes) or llama (a small Llama)");
   app.add_option("--precision", precision, "fp32 or bf16");
-  app.add_option("--seq", seq, "block size");
-  app.add_option("--mb", mb, "rows a micro-batch");
-  app.add_option("--accum", accum, "micro-batches a step");
-  app.add_option("--steps", steps, "timed steps");
-  app.add_option("--warmup", warmup, "untimed steps first");
-  app.add_option("--examples", count, "instruction examples");
+  app.add_option("--seq", seq, "block size")->check(CLI::PositiveNumber);
+  app.add_option("--mb", mb, "rows a micro-batch")->check(CLI::PositiveNumber);
+  app.add_option("--accum", accum, "micro-batches a step")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  app.add_option("--examples", count, "instruction examples")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (mode != "padded" && mode != "packed") {
     fmt::print(stderr, "--mode must be padded or packed\n");

@@ -169,7 +169,6 @@ int64_t overhead_with_kernels(const DryRunWork& w, Measure&& measure) {
 // then the larger micro-batch (fewer, larger products), then the smaller peak. Measured
 // against the fastest rather than pair by pair, the rule is an order: which plan comes first
 // does not depend on the order the plans are looked at in.
-constexpr double kTimeTie = 1.05;
 bool preferred(const PlanRow& a, const PlanRow& b) {
   if (a.step_flops != b.step_flops) return a.step_flops < b.step_flops;
   // Equal products: selective still recomputes norms and activations, none nothing.

@@ -47,8 +47,11 @@ struct Plan {
 
 Plan make_plan(const PlanRequest& request);
 
+// Predicted step times within this factor of the fastest are a tie.
+inline constexpr double kTimeTie = 1.05;
+
 // The row make_plan picks among `rows` (-1 when none fits): of the rows that fit and are
-// within 5% of the fastest of them, the one with the fewest FLOPs, then no recomputation,
+// within kTimeTie of the fastest of them, the one with the fewest FLOPs, then no recomputation,
 // then the more exact precision, then the larger micro-batch, then the smaller peak. Times
 // are measured, so the tie keeps noise from deciding between plans doing the same work.
 int fastest_that_fits(const std::vector<PlanRow>& rows);

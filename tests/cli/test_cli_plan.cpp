@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "run_cli.h"
+#include "train/planner.h"
 
 namespace bb::test {
 namespace {
@@ -116,7 +117,7 @@ TEST(CliPlan, BudgetThatBindsRefusesSomePlansAndPicksTheFastestThatFits) {
   ASSERT_GE(chosen, 0) << r.output;
   EXPECT_TRUE(rows[chosen].fits);
   // Nothing that fits is faster, beyond the planner's tie of 5% (and the printed rounding).
-  EXPECT_LE(rows[chosen].seconds, fastest_fit * 1.05 + 0.001) << r.output;
+  EXPECT_LE(rows[chosen].seconds, fastest_fit * kTimeTie + 0.001) << r.output;
 }
 
 TEST(CliPlan, BudgetedRunMatchesItsPrediction) {

@@ -106,7 +106,7 @@ TEST(PlanWork, TheChoiceIsTheSameEachTime) {
   ASSERT_EQ(measured.best, fastest_that_fits(measured.rows));
   for (const PlanRow& r : measured.rows)
     if (r.fits) {
-      EXPECT_LE(measured.rows[measured.best].step_seconds, 1.05 * r.step_seconds);
+      EXPECT_LE(measured.rows[measured.best].step_seconds, kTimeTie * r.step_seconds);
     }
 
   // Rows with the dry runs' own FLOPs and peaks, timed as the same work at the same rate,
