@@ -159,12 +159,9 @@ namespace {
 // transient: the overhead read after the kernels holds it.
 template <class Call>
 int64_t transient_bytes(Call&& call) {
-  if (!restart_peak_rss()) {
-    call();
-    return 0;
-  }
+  const bool restarted = restart_peak_rss();
   call();
-  return std::max<int64_t>(0, peak_rss_since_restart() - current_rss_bytes());
+  return restarted ? std::max<int64_t>(0, peak_rss_since_restart() - current_rss_bytes()) : 0;
 }
 }  // namespace
 

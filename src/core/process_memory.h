@@ -13,10 +13,11 @@ int64_t peak_rss_bytes();  // the high-water mark since start, restarts or not
 bool restart_peak_rss();
 int64_t peak_rss_since_restart();
 
-// Blocks of 256 KiB and more get pages of their own from the system, handed back when freed.
-// glibc would otherwise raise its threshold after each large free and keep freed tensors of
-// many sizes (the planner's probes, a run's first steps, the blocks the allocator's cache
-// lets go) in a heap it cannot shrink: resident memory above what the allocator holds.
+// malloc's blocks of 256 KiB and more get pages of their own from the system, handed back when
+// freed. glibc would otherwise raise its threshold after each large free and keep the large
+// buffers of other code (oneDNN's scratch, the bf16 products' widened copies) in a heap it
+// cannot shrink: resident memory above what the allocator holds. The allocator's own blocks
+// of a page or more are mapped by the allocator itself, and this threshold does not touch them.
 // Called first thing by the CLI and by every benchmark, so both measure the same process.
 void give_large_blocks_their_own_pages();
 
