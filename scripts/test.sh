@@ -34,4 +34,5 @@ ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stac
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   timed "sanitized suite" ctest --test-dir build-san --output-on-failure -j 1
 
-timed "fuzz smoke" bash scripts/fuzz_smoke.sh
+# 10 s a harness: a smoke run that each parser survives its corpus and some mutations of it.
+timed "fuzz smoke" bash scripts/fuzz_smoke.sh 10

@@ -158,27 +158,31 @@ namespace {
 // What stays resident after the call (its outputs' pages, a primitive's code) is not
 // transient: the overhead read after the kernels holds it.
 template <class Call>
-int64_t transient_bytes(Call&& call) {
+std::optional<int64_t> transient_bytes(Call&& call) {
   const bool restarted = restart_peak_rss();
   call();
-  return restarted ? std::max<int64_t>(0, peak_rss_since_restart() - current_rss_bytes()) : 0;
+  if (!restarted) return std::nullopt;
+  return std::max<int64_t>(0, peak_rss_since_restart() - current_rss_bytes());
 }
 }  // namespace
 
-int64_t run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias) {
+std::optional<int64_t> run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias) {
   const MatmulSet t = matmul_set(args, in, out, bias);
   return transient_bytes([&] { backend_for(Device::CPU).matmul(t.a, t.b, t.bias, t.c, args); });
 }
 
-int64_t run_attention_once(const AttentionArgs& args, DType dtype, bool backward) {
+std::optional<int64_t> run_attention_once(const AttentionArgs& args, DType dtype, bool backward) {
   AttentionSet t;
   // Building the set runs the forward, whose scratch is read with it.
-  int64_t held = transient_bytes([&] { t = attention_set(args, dtype, backward); });
-  if (backward) held = std::max(held, transient_bytes([&] { run_attention(t, args, true); }));
+  std::optional<int64_t> held = transient_bytes([&] { t = attention_set(args, dtype, backward); });
+  if (backward && held) {
+    const std::optional<int64_t> back = transient_bytes([&] { run_attention(t, args, true); });
+    held = back ? std::max(*held, *back) : back;
+  }
   return held;
 }
 
-int64_t run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run) {
+std::optional<int64_t> run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run) {
   std::vector<Tensor> set = replay_set(call);
   return transient_bytes([&] { run(backend_for(Device::CPU), set); });
 }

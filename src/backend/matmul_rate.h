@@ -2,6 +2,7 @@
 // ceiling rest on.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "backend/backend.h"
 #include "backend/meta/meta_backend.h"
@@ -33,10 +34,11 @@ double measure_replay_seconds(const MetaBackend::CallKey& call, const MetaBacken
 // be read with it. Operands are allocated whole, so they must fit where the call does.
 // Each returns what the call held for a while outside the allocator and gave back before it
 // returned (oneDNN's scratch, a kernel's own buffers): the resident peak during the call less
-// the resident memory after it, 0 where the peak cannot be restarted. A step holds that too,
-// on top of its own blocks, while the kernel runs.
-int64_t run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias);
-int64_t run_attention_once(const AttentionArgs& args, DType dtype, bool backward);
-int64_t run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run);
+// the resident memory after it; nullopt where the peak cannot be restarted, so the caller
+// must assume a figure and say so. A step holds that too, on top of its own blocks, while the
+// kernel runs.
+std::optional<int64_t> run_matmul_once(const MatmulArgs& args, DType in, DType out, bool bias);
+std::optional<int64_t> run_attention_once(const AttentionArgs& args, DType dtype, bool backward);
+std::optional<int64_t> run_replay_once(const MetaBackend::CallKey& call, const MetaBackend::Replay& run);
 
 }  // namespace bb

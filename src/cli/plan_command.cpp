@@ -42,6 +42,12 @@ int64_t process_overhead_bytes() {
 }
 
 Plan plan_for(const RunConfig& cfg, int64_t budget, const std::string& precisions, const std::string& policies) {
+  // Plans are measured on this machine: a budget it does not have would be planned for and
+  // then met by the kernel's out-of-memory killer, not by the allocator's refusal.
+  const int64_t physical = physical_memory_bytes();
+  if (physical > 0 && budget > physical)
+    throw ConfigError(fmt::format("the memory budget of {} is more than this machine's {} of memory",
+                                  format_bytes(budget), format_bytes(physical)));
   PlanRequest req;
   req.cfg = cfg;
   req.budget = budget;

@@ -1,7 +1,9 @@
-// Reads VmRSS / VmHWM from /proc/self/status, restarts VmHWM, and sets glibc's threshold for pages of their own.
+// Reads VmRSS / VmHWM from /proc/self/status, restarts VmHWM, reads the physical memory and
+// sets glibc's threshold for pages of their own.
 #include "core/process_memory.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -40,12 +42,24 @@ void keep_peak(int64_t bytes) {
 int64_t peak_rss_since_restart() { return status_kib("VmHWM:"); }
 int64_t peak_rss_bytes() { return std::max(g_peak_before_restarts.load(), peak_rss_since_restart()); }
 
+namespace {
+std::atomic<bool> g_refuse_restarts{false};
+}  // namespace
+
+void refuse_peak_restarts_for_testing(bool refuse) { g_refuse_restarts = refuse; }
+
 bool restart_peak_rss() {
   keep_peak(peak_rss_since_restart());
+  if (g_refuse_restarts) return false;
   std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
   if (!f) return false;
   const bool written = std::fputs("5", f) >= 0;
   return std::fclose(f) == 0 && written;
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? int64_t(pages) * page : 0;
 }
 
 void give_large_blocks_their_own_pages() { mallopt(M_MMAP_THRESHOLD, 256 << 10); }

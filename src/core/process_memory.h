@@ -12,6 +12,12 @@ int64_t peak_rss_bytes();  // the high-water mark since start, restarts or not
 // peak_rss_since_restart(); false where the kernel does not allow it.
 bool restart_peak_rss();
 int64_t peak_rss_since_restart();
+// Makes restart_peak_rss() fail as it does where /proc/self/clear_refs is not writable (some
+// containers and sandboxes), so that what depends on it can be tested on either kind of host.
+void refuse_peak_restarts_for_testing(bool refuse);
+
+// The machine's physical memory (sysconf), the most a memory budget can mean here.
+int64_t physical_memory_bytes();
 
 // malloc's blocks of 256 KiB and more get pages of their own from the system, handed back when
 // freed. glibc would otherwise raise its threshold after each large free and keep the large

@@ -144,20 +144,28 @@ double step_seconds(const DryRunWork& w, const std::string& precision) {
 // The process's fixed overhead with every kernel of one plan built once at its shape, as
 // after a run's first step, plus the most any one kernel holds outside the allocator while it
 // runs (oneDNN's scratch: 1.5 MiB for the products of 512 rows on the CLI tests' model), which
-// a step reaches on top of its blocks. The kernels are released again after the reading.
+// a step reaches on top of its blocks. Where the kernel's peak cannot be restarted that is
+// kUnmeasuredScratch instead, and `measured` says so. The kernels are released again after
+// the reading.
 template <class Measure>
-int64_t overhead_with_kernels(const DryRunWork& w, Measure&& measure) {
+int64_t overhead_with_kernels(const DryRunWork& w, Measure&& measure, bool* measured) {
   auto& meta = static_cast<MetaBackend&>(backend_for(Device::Meta));
   int64_t scratch = 0;
-  for (const auto& [key, calls] : w.counted.kernels) scratch = std::max(scratch, run_replay_once(key, meta.replay(key)));
+  *measured = true;
+  auto keep = [&](std::optional<int64_t> held) {
+    if (held) scratch = std::max(scratch, *held);
+    else *measured = false;
+  };
+  for (const auto& [key, calls] : w.counted.kernels) keep(run_replay_once(key, meta.replay(key)));
   for (const auto& [key, calls] : w.counted.matmuls) {
     const auto& [batch, m, n, k, ta, tb, bb, acc, bias, in, out] = key;
-    scratch = std::max(scratch, run_matmul_once(MetaBackend::matmul_args(key), in, out, bias));
+    keep(run_matmul_once(MetaBackend::matmul_args(key), in, out, bias));
   }
   for (const auto& [key, calls] : w.counted.attentions) {
     const auto& [batch, heads, kv_heads, seq, head_dim, causal, dtype, backward] = key;
-    scratch = std::max(scratch, run_attention_once(MetaBackend::attention_args(key), dtype, backward));
+    keep(run_attention_once(MetaBackend::attention_args(key), dtype, backward));
   }
+  if (!*measured) scratch = std::max(scratch, kUnmeasuredScratch);
   const int64_t overhead = measure();
   backend_for(Device::CPU).release_caches();
   return overhead + scratch;
@@ -316,7 +324,7 @@ Plan make_plan(const PlanRequest& req) {
     plan.best = fastest_that_fits(plan.rows);
     if (plan.best < 0 || !req.measure_overhead) break;
     PlanRow& best = plan.rows[plan.best];
-    best.overhead = std::max(best.overhead, overhead_with_kernels(works[plan.best], measure));
+    best.overhead = std::max(best.overhead, overhead_with_kernels(works[plan.best], measure, &plan.scratch_measured));
     best.fits = best.predicted_bytes() <= req.budget;
     if (best.fits) break;
   }
@@ -346,6 +354,10 @@ std::string format_plan(const Plan& plan, int64_t budget) {
                      cat(Category::Workspace), format_bytes(r.predicted_bytes()), seconds,
                      r.fits ? "yes" : "no", i == plan.best ? "  <- fastest that fits" : "");
   }
+  if (!plan.scratch_measured)
+    s += fmt::format("the kernels' scratch outside the allocator could not be measured here (/proc/self/clear_refs "
+                     "is not writable): the fastest plan's fixed overhead assumes {} for it\n",
+                     format_bytes(kUnmeasuredScratch));
   if (plan.best < 0 && plan.smallest >= 0)
     s += fmt::format("nothing fits in {}: the smallest plan needs {}\n", format_bytes(budget),
                      format_bytes(plan.rows[plan.smallest].predicted_bytes()));

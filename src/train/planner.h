@@ -43,7 +43,15 @@ struct Plan {
   int smallest = -1;                      // the row needing the least memory
   int64_t effective_batch = 0;
   int64_t overhead = 0;  // the fixed overhead of every row; the best row's may be larger (its kernels built)
+  // False where the resident peak of a kernel call could not be read, and the best row's
+  // overhead holds kUnmeasuredScratch for the kernels' scratch instead.
+  bool scratch_measured = true;
 };
+
+// The kernels' scratch outside the allocator that a plan assumes where it cannot be measured:
+// the most measured, 8 MiB, on the default job in bf16 on a CPU without AVX512_BF16, where
+// the products widen their operands to f32 (oneDNN's own scratch was 1.5 MiB at most).
+inline constexpr int64_t kUnmeasuredScratch = int64_t(8) << 20;
 
 Plan make_plan(const PlanRequest& request);
 

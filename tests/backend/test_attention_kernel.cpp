@@ -202,13 +202,18 @@ Outputs run(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dou
   return r;
 }
 
-// Token t's values (one row of `width` floats per token) of row b.
-std::vector<float> token(const Tensor& x, int64_t b, int64_t t) {
-  const int64_t width = x.numel() / (x.dim(0) * x.dim(1));
-  const std::vector<float> all = x.to_floats();
-  const auto first = all.begin() + (b * x.dim(1) + t) * width;
-  return std::vector<float>(first, first + width);
-}
+// A tensor's values with its rows (dim 0) and tokens (dim 1) read once, so that each token's
+// values can be compared without converting the whole tensor again.
+struct Tokens {
+  std::vector<float> all;
+  int64_t seq = 0, width = 0;
+  explicit Tokens(const Tensor& x) : all(x.to_floats()), seq(x.dim(1)), width(x.numel() / (x.dim(0) * x.dim(1))) {}
+  // Token t of row b: the same values as in `other`.
+  bool same(const Tokens& other, int64_t b, int64_t t) const {
+    const auto first = all.begin() + (b * seq + t) * width;
+    return std::equal(first, first + width, other.all.begin() + (b * seq + t) * width);
+  }
+};
 
 // Changing one document's queries, keys and values (and its output gradient) leaves every
 // other token's output and gradients bit for bit as they were: a single key of another
@@ -235,15 +240,15 @@ TEST(AttentionKernel, PackedRowsNeverAttendAcrossADocument) {
           }
           const Outputs changed = tensors(q2, k2, v2, d2);
           bool inside_changed = false;
-          for (int64_t bb = 0; bb < 2; ++bb)
-            for (int64_t t = 0; t < kPackedSeq; ++t) {
-              const bool inside = bb == b && t >= start && t < start + len;
-              for (auto field : {&Outputs::out, &Outputs::dq, &Outputs::dk, &Outputs::dv}) {
-                const bool same = token(base.*field, bb, t) == token(changed.*field, bb, t);
-                if (inside) inside_changed |= !same;
+          for (auto field : {&Outputs::out, &Outputs::dq, &Outputs::dk, &Outputs::dv}) {
+            const Tokens was(base.*field), now(changed.*field);
+            for (int64_t bb = 0; bb < 2; ++bb)
+              for (int64_t t = 0; t < kPackedSeq; ++t) {
+                const bool same = was.same(now, bb, t);
+                if (bb == b && t >= start && t < start + len) inside_changed |= !same;
                 else ASSERT_TRUE(same) << "row " << bb << " token " << t << " depends on the changed document";
               }
-            }
+          }
           EXPECT_TRUE(inside_changed);
           start += len;
         }
@@ -266,12 +271,10 @@ TEST(AttentionKernel, PackedRowsGiveEachDocumentWhatItGetsAlone) {
       for (int64_t len : kDocs[size_t(b)]) {
         SCOPED_TRACE(fmt::format("head_dim {} row {} document at {} of {}", d, b, start, len));
         auto part = [&](const Tensor& x) {  // the document's tokens as a row of their own
-          std::vector<float> out;
-          for (int64_t t = start; t < start + len; ++t) {
-            const std::vector<float> one = token(x, b, t);
-            out.insert(out.end(), one.begin(), one.end());
-          }
-          return Tensor::from_floats(Shape{1, len, x.dim(2), x.dim(3)}, out);
+          const Tokens all(x);
+          const auto first = all.all.begin() + (b * all.seq + start) * all.width;
+          return Tensor::from_floats(Shape{1, len, x.dim(2), x.dim(3)},
+                                     std::vector<float>(first, first + len * all.width));
         };
         const Outputs alone = run(part(q), part(k), part(v), part(dout), Tensor());
         for (auto field : {&Outputs::out, &Outputs::dq, &Outputs::dk, &Outputs::dv}) {

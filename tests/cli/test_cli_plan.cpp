@@ -170,6 +170,17 @@ TEST(CliPlan, BudgetBelowTheWeightsIsRefused) {
   EXPECT_NE(r.output.find("optimizer state"), std::string::npos) << r.output;
 }
 
+TEST(CliPlan, BudgetBeyondThisMachineIsRefused) {
+  // 1e18 bytes parses (it is below 2^62) but no machine here has it: the plan would be met by
+  // the out-of-memory killer instead of the allocator's refusal.
+  for (const std::string cmd : {std::string("plan ") + kModel + "--memory 1e18",
+                                std::string("train ") + kModel + "--memory-budget 1e18"}) {
+    CliResult r = run_cli(cmd);
+    EXPECT_EQ(r.code, 1) << cmd << "\n" << r.output;
+    EXPECT_NE(r.output.find("is more than this machine's"), std::string::npos) << r.output;
+  }
+}
+
 TEST(CliPlan, UnknownPolicyOrPrecisionIsNamed) {
   CliResult r = run_cli(std::string("plan ") + kModel + "--memory 1GiB --checkpointing sometimes");
   EXPECT_EQ(r.code, 1) << r.output;

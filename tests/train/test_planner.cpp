@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "core/allocator.h"
 #include "core/error.h"
+#include "core/process_memory.h"
 #include "io/hf_model.h"
 #include "io/safetensors.h"
 #include "tiny_job.h"
@@ -126,6 +127,35 @@ TEST(Planner, DryRunPredictsAModelInitRunExactly) {
   }
 }
 
+
+TEST(Planner, KernelScratchIsMeasuredOrAStatedMarginIsAssumed) {
+  // The best plan's kernels are built once and their resident peak read (clear_refs); where
+  // the peak cannot be restarted, kUnmeasuredScratch goes into the overhead and the table
+  // says so instead of counting nothing.
+  constexpr int64_t kFixed = int64_t(10) << 20;
+  PlanRequest req;
+  req.cfg = tiny_run_config(4, 1, "none", "fp32");
+  req.precisions = {"fp32"};
+  req.policies = {"none"};
+  req.budget = int64_t(1) << 40;
+  req.measure_overhead = [] { return kFixed; };
+  refuse_peak_restarts_for_testing(true);
+  const Plan refused = make_plan(req);
+  refuse_peak_restarts_for_testing(false);
+  ASSERT_GE(refused.best, 0);
+  EXPECT_FALSE(refused.scratch_measured);
+  EXPECT_EQ(refused.rows[refused.best].overhead, kFixed + kUnmeasuredScratch);
+  EXPECT_NE(format_plan(refused, req.budget).find("could not be measured"), std::string::npos);
+
+  if (!restart_peak_rss()) GTEST_SKIP() << "this kernel does not let /proc/self/clear_refs be written";
+  const Plan measured = make_plan(req);
+  ASSERT_GE(measured.best, 0);
+  EXPECT_TRUE(measured.scratch_measured);
+  // The tiny model's products hold far less than the margin (a few KiB).
+  EXPECT_GE(measured.rows[measured.best].overhead, kFixed);
+  EXPECT_LT(measured.rows[measured.best].overhead, kFixed + kUnmeasuredScratch);
+  EXPECT_EQ(format_plan(measured, req.budget).find("could not be measured"), std::string::npos);
+}
 
 TEST(Planner, PicksTheFastestPlanThatFits) {
   PlanRequest req;

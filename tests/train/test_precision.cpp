@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "ops/ops.h"
 #include "tiny_job.h"
@@ -78,27 +79,41 @@ TEST(Precision, Fp16TrainingFollowsTheFp32Curve) {
 }
 
 TEST(Precision, Bf16LossFollowsFp32OnTheDefaultJob) {
-  // The default job's model and data, 200 steps in each precision: the final loss agrees
-  // within 2% (bf16 rounds activations to 8 bits of mantissa; the master weights, gradient
-  // sums and statistics stay f32).
+  // The default job's model and data in each precision, step for step: every step's loss is
+  // within 0.5% of fp32's (bf16 rounds activations to 8 bits of mantissa; the master weights,
+  // gradient sums and statistics stay f32), and the loss falls by a third. 30 steps take the
+  // loss from 5.5 to about 3.0, where the job's curve flattens; over all 200 of its steps the
+  // worst difference measured was 0.11% (step 86), within the first 60 0.03%.
   RunConfig cfg = load_run_config("", {"train.eval_every=0"});
 #ifdef BIGBATCH_SANITIZED
-  // The sanitized build runs our kernels several times slower: 12 steps there (the loss has
-  // fallen from 5.5 to about 4 by then), the whole job in the Release suite.
-  cfg.train.steps = 12;
-  std::printf("sanitized build: Bf16LossFollowsFp32OnTheDefaultJob runs %lld of the default job's steps\n",
-              static_cast<long long>(cfg.train.steps));
+  // The sanitized build runs our kernels many times slower (4 s a step): 4 steps there, which
+  // run every bf16 path of the job under the sanitizers (the loss falls from 5.53 to 4.94).
+  cfg.train.steps = 4;
+  const double fall = 0.05;
+#else
+  cfg.train.steps = 30;
+  const double fall = 1.0 / 3;
 #endif
-  double loss[2];
+  std::printf("Bf16LossFollowsFp32OnTheDefaultJob: %lld of the default job's steps\n",
+              static_cast<long long>(cfg.train.steps));
+  std::vector<double> loss[2];
   int i = 0;
   for (const char* p : {"fp32", "bf16"}) {
     cfg.train.precision = p;
     auto job = make_job(cfg);
-    double l = 0;
-    for (int s = 0; s < cfg.train.steps; ++s) l = job->trainer->step().loss;
-    loss[i++] = l;
+    for (int s = 0; s < cfg.train.steps; ++s) loss[i].push_back(job->trainer->step().loss);
+    ++i;
   }
-  EXPECT_LT(std::abs(loss[1] - loss[0]) / loss[0], 0.02) << "fp32 " << loss[0] << " bf16 " << loss[1];
+  double worst = 0;
+  for (size_t s = 0; s < loss[0].size(); ++s) {
+    const double r = std::abs(loss[1][s] - loss[0][s]) / loss[0][s];
+    EXPECT_LT(r, 0.005) << "step " << s + 1 << ": fp32 " << loss[0][s] << " bf16 " << loss[1][s];
+    worst = std::max(worst, r);
+  }
+  EXPECT_LT(loss[1].back(), (1 - fall) * loss[1].front()) << "bf16 did not learn";
+  RecordProperty("worst_relative_difference", std::to_string(worst));
+  std::printf("bf16 vs fp32: worst relative loss difference %.2e, loss %.3f -> %.3f\n", worst,
+              loss[1].front(), loss[1].back());
 }
 
 }  // namespace
